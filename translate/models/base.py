@@ -1,0 +1,140 @@
+"""What every translation model gives the training loop.
+
+A model owns its networks and says how its losses add up; the loop (translate.train.loop) owns
+devices, precision, distribution, schedules, checkpoints and logging. One iteration of the loop is:
+
+    out = model.generate(batch)                   # G's outputs, with a graph when G will be updated
+    loss_D = model.d_loss(batch, detached(out))   # -> D's optimizer step, then model.after_d_step()
+    loss_G = model.g_loss(batch, out)             # (every d_steps-th iteration) -> G's optimizer step
+
+D is updated before G, as in Goodfellow et al.'s Algorithm 1, so G's step sees the D just trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from translate.core.objectives import Objective, clip_weights_
+from translate.core.penalty import gradient_penalty
+
+
+@dataclass
+class StepContext:
+    """What a loss needs to know about the step it is part of."""
+
+    step: int = 0
+    d_scaler: Any = None  # D's GradScaler: the gradient penalty unscales its input-gradients by hand
+    generator: torch.Generator | None = None
+
+
+@dataclass
+class Adversary:
+    """The adversarial terms of one discriminator: an objective, its gradient penalty, instance noise.
+
+    `critic` is a callable from images to logits (a closure that holds any condition fixed)."""
+
+    objective: Objective
+    instance_noise: Any = None  # translate.core.noise.InstanceNoise or None
+
+    def _noisy(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        if self.instance_noise is None:
+            return x
+        return self.instance_noise(x, ctx.step)
+
+    def d_loss(self, critic, real: torch.Tensor, fake: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor, dict]:
+        real_logits = critic(self._noisy(real, ctx))
+        fake_logits = critic(self._noisy(fake.detach(), ctx))
+        loss_real = self.objective.d_real(real_logits)
+        loss_fake = self.objective.d_fake(fake_logits)
+        loss = loss_real + loss_fake
+        logs = {"real": loss_real.detach(), "fake": loss_fake.detach()}
+        if self.objective.gradient_penalty_weight > 0:
+            gp = gradient_penalty(
+                critic,
+                real,
+                fake.detach(),
+                weight=self.objective.gradient_penalty_weight,
+                scaler=ctx.d_scaler,
+                generator=ctx.generator,
+            )
+            loss = loss + gp
+            logs["gp"] = gp.detach()
+        return loss, logs
+
+    def g_loss(self, critic, fake: torch.Tensor) -> torch.Tensor:
+        return self.objective.g_loss(critic(fake))
+
+
+class TranslationModel(nn.Module):
+    """Base class: subclasses build their networks in __init__ and implement the four methods below."""
+
+    #: names of exported generators, e.g. ("G",) or ("G_A", "G_B"); each is a submodule attribute
+    generator_names: tuple[str, ...] = ()
+    #: names of discriminators, e.g. ("D",) or ("D_A", "D_B")
+    discriminator_names: tuple[str, ...] = ()
+
+    def __init__(self, objective: Objective):
+        super().__init__()
+        self.objective = objective
+        self.d_regularizers: list = []
+
+    # ---- what the loop calls -------------------------------------------------------------------
+    def g_modules(self) -> list[nn.Module]:
+        """Modules trained by G's optimizer (generators, and G-side condition encoders)."""
+        return [getattr(self, n) for n in self.generator_names]
+
+    def d_modules(self) -> list[nn.Module]:
+        """Modules trained by D's optimizer."""
+        return [getattr(self, n) for n in self.discriminator_names]
+
+    def g_parameters(self) -> list[nn.Parameter]:
+        return [p for m in self.g_modules() for p in m.parameters()]
+
+    def d_parameters(self) -> list[nn.Parameter]:
+        return [p for m in self.d_modules() for p in m.parameters()]
+
+    def generate(self, batch: dict) -> dict:
+        raise NotImplementedError
+
+    def d_loss(self, batch: dict, out: dict, ctx: StepContext) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def g_loss(self, batch: dict, out: dict, ctx: StepContext) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def visuals(self, batch: dict, out: dict) -> list[tuple[str, torch.Tensor]]:
+        """Named image batches for sample grids, e.g. [("input", A), ("output", fake_B), ("target", B)]."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def after_d_step(self) -> None:
+        """WGAN's weight clipping and the spectral regularizers' bookkeeping after each D update."""
+        if self.objective.clip_value is not None:
+            for module in self.d_modules():
+                clip_weights_(module, self.objective.clip_value)
+        for regularizer in self.d_regularizers:
+            regularizer.step()
+
+    def extra_state(self) -> dict:
+        """State outside the modules' state dicts that exact resume needs (e.g. history pools)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    def exported_generators(self) -> dict[str, nn.Module]:
+        return {n: getattr(self, n) for n in self.generator_names}
+
+
+def detached(out: dict) -> dict:
+    return {k: (v.detach() if isinstance(v, torch.Tensor) else v) for k, v in out.items()}
+
+
+def set_requires_grad(modules, flag: bool) -> None:
+    for module in modules:
+        for p in module.parameters():
+            p.requires_grad_(flag)

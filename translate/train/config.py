@@ -1,0 +1,159 @@
+"""Typed training configs. Each model's config subclasses `TrainConfig` and restates the defaults its
+paper published; a run writes its resolved config as `config.json` beside its results.
+
+Command-line flags are generated from the fields: a field's `flag` metadata names it (`--netG`), else
+its name with dashes (`max_steps` -> `--max-steps`); `help` is shown by `translate-train MODEL -h`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from translate.errors import UsageError
+
+
+def option(default, help: str, *, flag: str | None = None, choices: tuple | None = None):
+    metadata = {"help": help}
+    if flag:
+        metadata["flag"] = flag
+    if choices:
+        metadata["choices"] = choices
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class TrainConfig:
+    """Knobs of the training loop, shared by every model."""
+
+    data: str = option("", "dataset: a registry name, a built-in synth-* set, or a folder")
+    name: str | None = option(None, "run name: the run folder is CHECKPOINTS/NAME (default: MODEL_DATA)")
+    checkpoints: str = option("checkpoints", "folder that holds run folders")
+    datasets_root: str = option("datasets", "folder that holds downloaded and generated datasets", flag="--datasets")
+    direction: str = option("a2b", "translate A to B (a2b) or B to A (b2a)", choices=("a2b", "b2a"))
+    size: int = option(256, "crop size fed to the networks (load size scales with it: 286 for 256)")
+    preprocess: str = option(
+        "resize_and_crop", "how training images are sized",
+        choices=("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"),
+    )
+    flip: bool = option(True, "flip training images horizontally at random (--no-flip to turn off)")
+    batch_size: int = option(1, "images per step per process")
+    epochs: int = option(100, "epochs at the initial learning rate")
+    epochs_decay: int = option(100, "epochs of linear decay to zero after those")
+    max_steps: int | None = option(None, "stop after this many steps (overrides the epochs' length; the lr schedule keeps its shape)")
+    lr: float = option(2e-4, "learning rate of G (and of D unless --lr-d)")
+    lr_d: float | None = option(None, "learning rate of D (default: --lr)")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
+    optimizer: str = option("auto", "auto = the objective's choice (RMSProp for wgan, Adam otherwise)", choices=("auto", "adam", "rmsprop"))
+    lr_policy: str = option("linear", "lr schedule", choices=("linear", "constant", "step", "cosine"))
+    d_steps: int = option(1, "D updates per G update (k of Goodfellow et al.'s Algorithm 1)")
+    objective: str = option("lsgan", "GAN objective", choices=("minimax", "nsgan", "vanilla", "lsgan", "hinge", "wgan", "wgan-gp"))
+    d_reg: str = option("none", "discriminator regularizer", choices=("none", "sn", "sr-static", "sr-dynamic"))
+    sr_rank: int = option(8, "i of static spectral compensation: singular values raised to s1")
+    sr_refresh: int = option(10, "recompute the SVD of D's weights every this many D steps (spectral regularization)")
+    instance_noise: float = option(0.0, "std of Gaussian noise added to D's inputs, annealed to 0 over the run")
+    netG: str = option("resnet_9blocks", "generator architecture", flag="--netG")
+    netD: str = option("basic", "discriminator architecture", flag="--netD")
+    ngf: int = option(64, "generator width (filters in the first layer)")
+    ndf: int = option(64, "discriminator width")
+    n_layers_D: int = option(3, "PatchGAN depth when --netD n_layers", flag="--n-layers-D")
+    norm: str = option("instance", "normalization layers", choices=("instance", "batch", "none"))
+    dropout: bool = option(False, "dropout in the generator")
+    amp: str = option("auto", "mixed precision", choices=("auto", "off", "bf16", "fp16"))
+    device: str = option("auto", "auto, cpu or cuda")
+    channels_last: str = option("auto", "memory format for convolutions (auto = on for CUDA)", choices=("auto", "on", "off"))
+    seed: int = option(0, "seed of everything random")
+    workers: int = option(2, "data-loading worker processes")
+    log_every: int = option(25, "steps between metrics.jsonl lines")
+    sample_every: int = option(500, "steps between sample grids")
+    checkpoint_every: int = option(1000, "steps between resume checkpoints")
+    spectral_every: int = option(250, "steps between spectral-monitor readings of D")
+    tensorboard: bool = option(True, "write TensorBoard events")
+    export: bool = option(True, "export the generators as safetensors at the end")
+    resume: bool = option(False, "continue the run in CHECKPOINTS/NAME from its last checkpoint")
+    config: str | None = option(None, "a TOML or JSON file of settings (flags given on the command line win)")
+
+    def validate(self) -> None:
+        for name in ("batch_size", "size", "d_steps", "log_every", "sample_every", "checkpoint_every", "ngf", "ndf"):
+            if getattr(self, name) <= 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise UsageError(f"--max-steps must be positive, got {self.max_steps}")
+        if self.epochs < 0 or self.epochs_decay < 0 or self.epochs + self.epochs_decay == 0:
+            raise UsageError("--epochs and --epochs-decay must be >= 0 and not both 0")
+        if self.lr <= 0 or (self.lr_d is not None and self.lr_d <= 0):
+            raise UsageError("learning rates must be positive")
+        if self.workers < 0:
+            raise UsageError("--workers must be >= 0")
+        if not self.data:
+            raise UsageError("--data is required (a registry name, synth-photo2vangogh, or a folder)")
+
+
+def flag_name(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def add_config_arguments(parser, config_class) -> None:
+    """One argparse option per config field; defaults are left as None so that we can tell which flags
+    the user gave (they override a --config file and a resumed run's saved config)."""
+    hints = get_type_hints(config_class)
+    for f in fields(config_class):
+        kind = hints[f.name]
+        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": f.metadata.get("help", "")}
+        if kind is bool:
+            import argparse
+
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = _scalar_type(kind)
+            if "choices" in f.metadata:
+                kwargs["choices"] = f.metadata["choices"]
+            kwargs["metavar"] = f.name.upper() if "choices" not in f.metadata else None
+        if f.default is not None and f.default != "":
+            kwargs["help"] += f" (default: {f.default})"
+        parser.add_argument(flag_name(f), **kwargs)
+
+
+def _scalar_type(kind):
+    for t in (int, float, str):
+        if kind is t or kind == (t | None):
+            return t
+    return str
+
+
+def given_values(namespace, config_class) -> dict:
+    return {f.name: getattr(namespace, f.name) for f in fields(config_class) if getattr(namespace, f.name, None) is not None}
+
+
+def read_config_file(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"config file {path} not found")
+    try:
+        if p.suffix == ".toml":
+            return tomllib.loads(p.read_text())
+        return json.loads(p.read_text())
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise UsageError(f"config file {path} is not valid {'TOML' if p.suffix == '.toml' else 'JSON'}: {e}") from None
+
+
+def build_config(config_class, *layers: dict):
+    """The config with later layers overriding earlier ones; unknown keys are refused."""
+    names = {f.name for f in fields(config_class)}
+    merged: dict = {}
+    for layer in layers:
+        for key, value in layer.items():
+            key = key.replace("-", "_")
+            if key not in names:
+                raise UsageError(f"unknown setting {key!r} for {config_class.__name__}; see translate-train MODEL --help")
+            merged[key] = value
+    return config_class(**merged)
+
+
+def config_to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,178 @@
+"""Data-parallel training across processes started by torchrun.
+
+Why not `DistributedDataParallel`: a GAN step updates D and G alternately, runs D in G's step with D's
+parameters frozen, runs D several times before one backward, and differentiates D twice for the
+gradient penalty. DDP's autograd hooks expect one forward and one backward per parameter per step and
+either deadlock or all-reduce gradients nobody uses in those patterns. Here each network's gradients
+are averaged across ranks explicitly, once, right before its own optimizer step, in one coalesced
+all-reduce (the approach of StyleGAN2-ADA/StyleGAN3's training loops). Parameters start identical
+(broadcast from rank 0) and stay identical because every rank applies the same averaged update.
+
+Batch norm: under several processes, batch statistics must cover the global batch. On CUDA this uses
+`torch.nn.SyncBatchNorm`; it does not run on CPU, so CPU runs (gloo) use `CrossRankBatchNorm2d` below,
+which all-reduces the per-channel sums with autograd-aware collectives.
+
+Multi-node runs use torchrun's rendezvous unchanged, e.g. on each of 2 nodes with 8 GPUs:
+    torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\
+        -m translate.cli.train cyclegan --data horse2zebra
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from typing import Iterable
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def launched_by_torchrun() -> bool:
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+
+
+def init_distributed(device_type: str) -> DistributedContext:
+    """Join the process group torchrun prepared (env:// rendezvous); a no-op for a single process."""
+    if not launched_by_torchrun():
+        return DistributedContext()
+    if not dist.is_initialized():
+        backend = "nccl" if device_type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
+    return DistributedContext(
+        rank=dist.get_rank(),
+        world_size=dist.get_world_size(),
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+    )
+
+
+def shutdown_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _is_active() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+@torch.no_grad()
+def broadcast_module(module: nn.Module, src: int = 0) -> None:
+    """Make every rank's parameters and buffers equal to rank `src`'s."""
+    if not _is_active():
+        return
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        dist.broadcast(tensor.data, src=src)
+
+
+@torch.no_grad()
+def average_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
+    """Replace each gradient by its mean over ranks, in one flat all-reduce.
+
+    A parameter without a gradient on this rank counts as a zero gradient, so every rank sends the
+    same buffer layout (ranks must never disagree on the collective's shape)."""
+    if not _is_active():
+        return
+    params = [p for p in parameters if p.requires_grad]
+    if not params:
+        return
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[offset : offset + n].view_as(p).clone()
+        offset += n
+
+
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every rank when `flag` is true on any rank (e.g. a stop request seen by one process)."""
+    if not _is_active():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def all_gather_objects(obj) -> list:
+    if not _is_active():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier() -> None:
+    if _is_active():
+        dist.barrier()
+
+
+class CrossRankBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm whose training statistics cover the batch of every rank, on any device.
+
+    Mean and variance come from all-reduced per-channel sums (count, sum, sum of squares) through
+    `torch.distributed.nn.functional.all_reduce`, which is differentiable, so the gradient is that of
+    batch norm on the concatenated global batch. Eval mode and single-process runs are plain batch norm.
+    Its state dict is batch norm's, so checkpoints move freely between the two."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and _is_active()):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        xf = x.float()
+        count = torch.tensor([float(x.shape[0] * x.shape[2] * x.shape[3])], device=x.device)
+        stats = torch.cat([count, xf.sum(dim=(0, 2, 3)), (xf * xf).sum(dim=(0, 2, 3))])
+        stats = all_reduce(stats)
+        n = stats[0]
+        c = x.shape[1]
+        mean = stats[1 : 1 + c] / n
+        var = (stats[1 + c :] / n - mean * mean).clamp_min(0.0)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                unbiased = var * (n / (n - 1).clamp_min(1.0))
+                self.running_mean.mul_(1 - momentum).add_(momentum * mean)
+                self.running_var.mul_(1 - momentum).add_(momentum * unbiased)
+        y = (xf - mean[None, :, None, None]) * torch.rsqrt(var[None, :, None, None] + self.eps)
+        if self.affine:
+            y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+        return y.to(x.dtype)
+
+
+def convert_batch_norm(module: nn.Module, device_type: str) -> nn.Module:
+    """Swap BatchNorm2d layers for their cross-rank versions (SyncBatchNorm on CUDA)."""
+    if device_type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    return _convert_cpu(module)
+
+
+def _convert_cpu(module: nn.Module) -> nn.Module:
+    if type(module) is nn.BatchNorm2d:
+        new = CrossRankBatchNorm2d(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+        )
+        new.load_state_dict(module.state_dict())
+        new.train(module.training)
+        return new
+    for name, child in module.named_children():
+        setattr(module, name, _convert_cpu(child))
+    return module
+

@@ -1,0 +1,377 @@
+"""The one training loop: every model trains here.
+
+Per iteration (see translate.models.base): G's forward, one D update, and every `d_steps`-th iteration
+one G update. The loop owns precision (autocast; a GradScaler per optimizer for fp16), gradient
+averaging across processes, lr schedules, resume checkpoints, logging and the stop signal.
+
+Exact resume: a checkpoint holds the networks, optimizers, schedulers, scalers, the model's extra state
+(history pools), each rank's RNG states, and the step. Data order and augmentation are functions of
+(seed, epoch, index) (translate.data), the loader's worker seeds come from a generator seeded per
+epoch, so a resumed run replays the remaining batches of its epoch exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from translate.models.base import StepContext, TranslationModel, detached, set_requires_grad
+from translate.train import distributed as ddp
+from translate.train.checkpoint import atomic_torch_save, capture_rng_state, load_state, restore_rng_state
+from translate.train.config import TrainConfig, config_to_dict
+from translate.train.logs import MetricsLog, Progress, RunningMeans, TensorBoard, image_grid, save_png
+from translate.train.precision import Precision
+from translate.train.schedules import lr_multiplier
+
+STATE_FILE = "state.pt"
+CHECKPOINT_FORMAT = 1
+
+
+class EpochShardSampler(Sampler[int]):
+    """Shuffles with a generator seeded by (seed, epoch), pads so every rank gets the same number of
+    samples, gives rank r the elements r, r + world, r + 2 world, ... and can skip the batches a resumed
+    run already trained on. One process with batch b*W sees, at each step, the union of what W processes
+    with batch b see: runs agree across process counts."""
+
+    def __init__(self, n: int, *, batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0, shuffle: bool = True):
+        if n <= 0:
+            raise ValueError("empty dataset")
+        self.n, self.batch_size, self.rank, self.world_size = n, batch_size, rank, world_size
+        self.seed, self.shuffle = seed, shuffle
+        self.epoch, self.skip_batches = 0, 0
+        self.per_rank = math.ceil(n / world_size)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return math.ceil(self.per_rank / self.batch_size)
+
+    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        self.epoch, self.skip_batches = epoch, skip_batches
+
+    def _indices(self) -> list[int]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        total = self.per_rank * self.world_size
+        order = (order * math.ceil(total / self.n))[:total]
+        return order[self.rank :: self.world_size][self.skip_batches * self.batch_size :]
+
+    def __iter__(self):
+        return iter(self._indices())
+
+    def __len__(self) -> int:
+        return len(self._indices())
+
+
+@dataclass
+class FitResult:
+    step: int
+    total_steps: int
+    stopped_early: bool
+    seconds: float
+
+
+class StopRequest:
+    """SIGINT/SIGTERM set a flag; the loop finishes its step, saves a checkpoint and returns.
+    A second Ctrl-C falls through to Python's default (KeyboardInterrupt)."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: signals stay as they are
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstop requested: finishing this step and saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            v = v.to(device, non_blocking=True)
+            if channels_last and v.dim() == 4:
+                v = v.contiguous(memory_format=torch.channels_last)
+        out[k] = v
+    return out
+
+
+def make_optimizer(params, cfg: TrainConfig, lr: float, objective_name: str, device: torch.device):
+    kind = cfg.optimizer
+    if kind == "auto":
+        kind = "rmsprop" if objective_name == "wgan" else "adam"
+    # Fused kernels on CUDA (one launch for all parameters); foreach elsewhere.
+    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, **fast)
+    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), **fast)
+
+
+class _Optimization:
+    """One network's optimizer, lr schedule and GradScaler, and the step that uses them."""
+
+    def __init__(self, params, optimizer, schedule, scaler):
+        self.params, self.optimizer, self.scaler = params, optimizer, scaler
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+    def zero_grad(self):
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def backward_and_step(self, loss: torch.Tensor) -> bool:
+        """Backward, average across ranks, step; False when fp16 loss scaling found an overflow and
+        skipped the step (the scaler then lowers its scale; early skips are normal)."""
+        self.scaler.scale(loss).backward()
+        # Averaging scaled gradients is fine: an inf/NaN on one rank becomes inf/NaN on all, so every
+        # rank's scaler skips the same step and keeps the same scale.
+        ddp.average_gradients(self.params)
+        if not self.scaler.is_enabled():
+            self.optimizer.step()
+            return True
+        scale = self.scaler.get_scale()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return self.scaler.get_scale() >= scale
+
+    def step_schedule(self) -> None:
+        with warnings.catch_warnings():
+            # After an overflow-skipped fp16 step torch warns that the scheduler ran before the
+            # optimizer; the schedule deliberately counts iterations, skipped or not.
+            warnings.simplefilter("ignore", UserWarning)
+            self.scheduler.step()
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+
+
+def total_steps_for(cfg: TrainConfig, batches_per_epoch: int) -> int:
+    if cfg.max_steps is not None:
+        return cfg.max_steps
+    return (cfg.epochs + cfg.epochs_decay) * batches_per_epoch
+
+
+def fit(
+    model: TranslationModel,
+    train_set,
+    cfg: TrainConfig,
+    run_dir: Path,
+    *,
+    precision: Precision,
+    dist: ddp.DistributedContext = ddp.DistributedContext(),
+    sample_batch: dict | None = None,
+    spectral_monitors: dict | None = None,
+    log=print,
+) -> FitResult:
+    """Train `model` on `train_set` as `cfg` says, writing into `run_dir`; resumes from its
+    checkpoint when cfg.resume is set. Returns where it stopped."""
+    device = precision.device
+    run_dir = Path(run_dir)
+    channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and device.type == "cuda")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    ddp.broadcast_module(model)
+
+    sampler = EpochShardSampler(
+        len(train_set), batch_size=cfg.batch_size, rank=dist.rank, world_size=dist.world_size, seed=cfg.seed
+    )
+    per_epoch = sampler.batches_per_epoch
+    total_steps = total_steps_for(cfg, per_epoch)
+    constant_fraction = cfg.epochs / (cfg.epochs + cfg.epochs_decay)
+    schedule = lr_multiplier(cfg.lr_policy, total_steps, constant_fraction=constant_fraction)
+    g_steps_total = max(total_steps // cfg.d_steps, 1)
+    g_schedule = lr_multiplier(cfg.lr_policy, g_steps_total, constant_fraction=constant_fraction)
+
+    opt_name = model.objective.name
+    g_params, d_params = model.g_parameters(), model.d_parameters()
+    g_opt = _Optimization(g_params, make_optimizer(g_params, cfg, cfg.lr, opt_name, device), g_schedule, precision.make_scaler())
+    d_opt = _Optimization(d_params, make_optimizer(d_params, cfg, cfg.lr_d or cfg.lr, opt_name, device), schedule, precision.make_scaler())
+
+    # Every rank draws its own randomness (dropout, pools, penalty interpolates) from its own stream.
+    torch.manual_seed(cfg.seed * 7919 + 1 + dist.rank)
+    step = 0
+    state_path = run_dir / STATE_FILE
+    if cfg.resume and state_path.exists():
+        state = load_state(state_path)
+        model.load_state_dict(state["model"])
+        g_opt.load_state_dict(state["g"])
+        d_opt.load_state_dict(state["d"])
+        step = int(state["step"])
+        ranks = state["per_rank"]
+        if len(ranks) == dist.world_size:
+            model.load_extra_state(ranks[dist.rank]["extra"])
+            restore_rng_state(ranks[dist.rank]["rng"])
+        else:
+            log(f"note: the checkpoint was written by {len(ranks)} processes, this run has {dist.world_size}: "
+                "history pools and random streams restart, so the continuation is not bit-for-bit")
+        log(f"resumed {run_dir} at step {step}/{total_steps}")
+
+    metrics = tb = None
+    if dist.is_main:
+        metrics = MetricsLog(run_dir / "metrics.jsonl", keep_through_step=step)
+        tb = TensorBoard(run_dir / "tensorboard" if cfg.tensorboard else None)
+
+    def save_checkpoint():
+        per_rank = ddp.all_gather_objects({"rng": capture_rng_state(), "extra": model.extra_state()})
+        if dist.is_main:
+            atomic_torch_save(
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "step": step,
+                    "total_steps": total_steps,
+                    "model": model.state_dict(),
+                    "g": g_opt.state_dict(),
+                    "d": d_opt.state_dict(),
+                    "per_rank": per_rank,
+                    "config": config_to_dict(cfg),
+                },
+                state_path,
+            )
+        ddp.barrier()
+
+    def write_samples():
+        if sample_batch is None or not dist.is_main:
+            return
+        was_training = model.training
+        model.eval()
+        with torch.no_grad(), precision.autocast():
+            batch = _to_device(sample_batch, device, channels_last)
+            columns = model.visuals(batch, model.generate(batch))
+        model.train(was_training)
+        grid = image_grid(columns)
+        save_png(grid, run_dir / "samples" / f"step_{step:07d}.png")
+        save_png(grid, run_dir / "samples" / "latest.png")
+        tb.image("samples/" + "|".join(name for name, _ in columns), grid, step)
+
+    ctx = StepContext(step=step, d_scaler=d_opt.scaler)
+    means = RunningMeans()
+    progress = Progress(total_steps, step, cfg.batch_size * dist.world_size, enabled=dist.is_main)
+    model.train()
+    start = time.perf_counter()
+    interval_start, interval_steps = time.perf_counter(), 0
+    stopped_early = False
+
+    with StopRequest() as stop:
+        while step < total_steps:
+            epoch, batch_in_epoch = divmod(step, per_epoch)
+            sampler.set_epoch(epoch, skip_batches=batch_in_epoch)
+            if hasattr(train_set, "set_epoch"):
+                train_set.set_epoch(epoch)
+            loader = DataLoader(
+                train_set,
+                batch_size=cfg.batch_size,
+                sampler=sampler,
+                num_workers=cfg.workers,
+                pin_memory=device.type == "cuda",
+                drop_last=False,
+                generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch),
+                persistent_workers=False,
+            )
+            for batch in loader:
+                batch = _to_device(batch, device, channels_last)
+                ctx.step = step
+                update_g = (step + 1) % cfg.d_steps == 0
+
+                with precision.autocast(), torch.set_grad_enabled(update_g):
+                    out = model.generate(batch)
+
+                set_requires_grad(model.d_modules(), True)
+                d_opt.zero_grad()
+                with precision.autocast():
+                    loss_d, logs_d = model.d_loss(batch, detached(out), ctx)
+                stepped = d_opt.backward_and_step(loss_d)
+                d_opt.step_schedule()
+                if stepped:
+                    model.after_d_step()
+                means.add({"loss_D": loss_d.detach(), **logs_d})
+                if d_opt.scaler.is_enabled():
+                    means.add({"amp_skipped_D": float(not stepped), "amp_scale_D": d_opt.scaler.get_scale()})
+
+                if update_g:
+                    set_requires_grad(model.d_modules(), False)
+                    g_opt.zero_grad()
+                    with precision.autocast():
+                        loss_g, logs_g = model.g_loss(batch, out, ctx)
+                    stepped = g_opt.backward_and_step(loss_g)
+                    g_opt.step_schedule()
+                    if g_opt.scaler.is_enabled():
+                        means.add({"amp_skipped_G": float(not stepped)})
+                    set_requires_grad(model.d_modules(), True)
+                    means.add({"loss_G": loss_g.detach(), **logs_g})
+                del out
+
+                step += 1
+                interval_steps += 1
+                if dist.is_main and (step % cfg.log_every == 0 or step == total_steps):
+                    elapsed = time.perf_counter() - interval_start
+                    values = means.pop()
+                    record = {
+                        "step": step,
+                        "epoch": epoch + 1,
+                        **values,
+                        "lr_G": g_opt.optimizer.param_groups[0]["lr"],
+                        "lr_D": d_opt.optimizer.param_groups[0]["lr"],
+                        "sec_per_step": elapsed / max(interval_steps, 1),
+                        "images_per_sec": interval_steps * cfg.batch_size * dist.world_size / max(elapsed, 1e-9),
+                    }
+                    if spectral_monitors and (step % cfg.spectral_every < cfg.log_every or step == total_steps):
+                        for name, monitor in spectral_monitors.items():
+                            for key, value in monitor.update(step).items():
+                                record[f"{name}/{key}"] = value
+                    if any(isinstance(v, float) and not math.isfinite(v) for v in values.values()):
+                        log(f"warning: non-finite loss at step {step}: {values}")
+                    metrics.write(record)
+                    tb.scalars({k: v for k, v in record.items() if k not in ("step", "epoch")}, step)
+                    progress.update(step, values)
+                    interval_start, interval_steps = time.perf_counter(), 0
+                elif dist.is_main:
+                    progress.update(step)
+                if step % cfg.sample_every == 0 or step == total_steps:
+                    write_samples()
+                if ddp.any_rank(stop.requested, device):
+                    stopped_early = step < total_steps
+                    break
+                if step % cfg.checkpoint_every == 0 and step < total_steps:
+                    save_checkpoint()
+                if step >= total_steps:
+                    break
+            if stopped_early:
+                break
+        save_checkpoint()
+
+    progress.close()
+    if dist.is_main:
+        metrics.close()
+        tb.close()
+    return FitResult(step=step, total_steps=total_steps, stopped_early=stopped_early, seconds=time.perf_counter() - start)
