@@ -182,3 +182,19 @@ def test_http_errors_and_unreachable_hosts_are_one_line_usage_errors(tmp_path, s
     assert err.count("\n") == 0
     assert "could not reach 127.0.0.1:9" in err and "--mirror" in err and "synth-photo2vangogh" in err
     assert _leftovers(tmp_path) == []
+
+
+def test_a_file_url_mirror_works_for_offline_copies(tmp_path):
+    mirror = tmp_path / "mirror"
+    (mirror / "cyclegan" / "datasets").mkdir(parents=True)
+    (mirror / "cyclegan" / "datasets" / "mini.zip").write_bytes(_mini_zip())
+    path = download_dataset("mini", root=tmp_path / "datasets", mirror=mirror.as_uri(), progress=False)
+    assert (path / "trainA" / "0.png").is_file()
+
+
+def test_a_complete_archive_left_by_an_interrupted_extraction_is_reused(tmp_path, server):
+    root = tmp_path / "datasets"
+    root.mkdir()
+    (root / "mini.zip").write_bytes(_mini_zip())
+    path = download_dataset("mini", root=root, mirror=server.url, progress=False)
+    assert server.requests == [] and (path / "testA" / "0.png").is_file() and not (root / "mini.zip").exists()

@@ -4,6 +4,7 @@
     translate-data download NAME [--root datasets] [--mirror URL] [--json]
     translate-data sample NAME --out DIR [--n N] [--n-test N] [--size N] [--seed S] [--json]
     translate-data info DATA [--root datasets] [--json]
+    translate-data bench DATA [--size 256] [--n 200] [--json]
 
 Human-readable text goes to stderr; --json prints one JSON object on stdout. Bad usage or bad input
 exits with code 2 and a one-line reason.
@@ -134,10 +135,16 @@ def _download(args: argparse.Namespace) -> int:
         if sys.stderr.isatty():  # beside the progress bar; logs get the one-line result or error only
             print(f"downloading {entry.name} from {url}", file=sys.stderr)
     path = download_dataset(entry.name, root=root, mirror=args.mirror, timeout=args.timeout)
-    resolved = resolve_dataset(args.name, root=root, download=False)
+    prefix = [f"{entry.name} was already in {path}"] if already else []
+    try:
+        resolved = resolve_dataset(args.name, root=root, download=False)
+    except UsageError as error:  # downloaded fine, but not in a layout this toolkit trains on
+        _emit(args, {"name": entry.name, "path": str(path), "layout": None, "downloaded": not already,
+                     "note": str(error)}, prefix + [f"{entry.name} is in {path}; {error}"])
+        return 0
     counts = _split_counts(resolved)
-    lines = ([f"{entry.name} was already in {path}"] if already else []) + _summary_lines(resolved, counts)
-    _emit(args, {**resolved.describe(), "counts": counts, "downloaded": not already}, lines)
+    _emit(args, {**resolved.describe(), "counts": counts, "downloaded": not already},
+          prefix + _summary_lines(resolved, counts))
     return 0
 
 
@@ -182,9 +189,47 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- bench ------------------------------------------------------------------------------------------
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from translate.data.datasets import open_dataset
+    from translate.data.resolve import resolve_dataset
+    from translate.data.transforms import TransformConfig
+
+    if args.n < 1 or args.size < 1:
+        raise UsageError("--n and --size must be at least 1")
+    # One thread, as in a DataLoader worker (PyTorch sets workers to one thread each).
+    torch.set_num_threads(1)
+    resolved = resolve_dataset(args.data, root=args.root, download=False)
+    dataset = open_dataset(resolved, args.split, transform=TransformConfig(size=args.size, preprocess=args.preprocess),
+                           train=True)
+    count = min(args.n, len(dataset))
+    dataset[0]  # warm caches and lazy imports
+    start = time.perf_counter()
+    for index in range(count):
+        dataset[index]
+    seconds = time.perf_counter() - start
+    images_per_sample = 3 if dataset.has_truth else 2
+    payload = {
+        "data": resolved.name, "split": args.split, "size": args.size, "preprocess": args.preprocess,
+        "samples": count, "seconds": round(seconds, 4), "samples_per_second": round(count / seconds, 2),
+        "images_per_second": round(images_per_sample * count / seconds, 2),
+    }
+    lines = [f"{resolved.path} ({args.split}, {args.preprocess} at {args.size}px): "
+             f"{payload['samples_per_second']} samples/s = {payload['images_per_second']} images/s "
+             "in one process with one thread (about one DataLoader worker)"]
+    _emit(args, payload, lines)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="List, download, generate and inspect datasets.")
-    commands = parser.add_subparsers(dest="command", metavar="{list,download,sample,info}")
+    commands = parser.add_subparsers(dest="command", metavar="{list,download,sample,info,bench}")
     commands.required = True
 
     def common(sub: argparse.ArgumentParser, root: bool = True) -> None:
@@ -218,6 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("data", metavar="DATA", help="a folder, a registry name or a synth-* name")
     common(info)
     info.set_defaults(handler=_info)
+
+    bench = commands.add_parser("bench", help="measure how fast one process loads training samples of DATA")
+    bench.add_argument("data", metavar="DATA", help="a folder, a registry name or a synth-* name")
+    bench.add_argument("--split", default="train")
+    bench.add_argument("--size", type=int, default=256, help="crop size (default 256)")
+    bench.add_argument("--preprocess", default="resize_and_crop")
+    bench.add_argument("--n", type=int, default=200, help="samples to load (default 200)")
+    common(bench)
+    bench.set_defaults(handler=_bench)
     return parser
 
 

@@ -43,6 +43,7 @@ from translate.errors import UsageError
 STREAM_PAIRING = 0  # which B image an unpaired A meets
 STREAM_GEOMETRY_A = 1  # crop/flip of A (and of everything that shares its geometry)
 STREAM_GEOMETRY_B = 2  # crop/flip of an unpaired B
+STREAM_ORDER = 3  # EpochSampler's permutation (drawn with index 0)
 
 DIRECTIONS = ("a2b", "b2a")
 PAIRINGS = ("paired", "unpaired")
@@ -235,7 +236,7 @@ class EpochSampler(Sampler):
     def indices(self) -> list[int]:
         """This rank's indices for the current epoch (before `start` is skipped)."""
         if self.shuffle:
-            generator = torch.Generator().manual_seed(sample_seed(self.seed, self.epoch, 0, 3))
+            generator = torch.Generator().manual_seed(sample_seed(self.seed, self.epoch, 0, STREAM_ORDER))
             order = torch.randperm(self.length, generator=generator).tolist()
         else:
             order = list(range(self.length))

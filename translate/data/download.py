@@ -293,23 +293,24 @@ def extract_archive(archive: str | os.PathLike, parent: str | os.PathLike) -> Pa
     archive, parent = Path(archive), Path(parent)
     target = Path(tempfile.mkdtemp(prefix=".extract-", dir=parent)).resolve()
     try:
-        if zipfile.is_zipfile(archive):
-            _extract_zip(archive, target)
-        elif archive.name.endswith(".zip"):
-            raise zipfile.BadZipFile("no zip directory (truncated?)")
-        else:
-            _extract_tar(archive, target)
-    except UsageError:
+        try:
+            if zipfile.is_zipfile(archive):
+                _extract_zip(archive, target)
+            elif archive.name.endswith(".zip"):
+                raise zipfile.BadZipFile("no zip directory (truncated?)")
+            else:
+                _extract_tar(archive, target)
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError, zlib.error, gzip.BadGzipFile) as error:
+            raise UsageError(
+                f"{archive.name} is damaged ({_reason(error)}); it was removed, run the same command again"
+            ) from None
+        except OSError as error:
+            raise UsageError(
+                f"could not unpack {archive.name} ({_reason(error)}); check free space and run again"
+            ) from None
+    except BaseException:  # including KeyboardInterrupt: never leave a half-extracted folder
         shutil.rmtree(target, ignore_errors=True)
         raise
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError, zlib.error, gzip.BadGzipFile) as error:
-        shutil.rmtree(target, ignore_errors=True)
-        raise UsageError(
-            f"{archive.name} is damaged ({_reason(error)}); it was removed, run the same command again"
-        ) from None
-    except OSError as error:
-        shutil.rmtree(target, ignore_errors=True)
-        raise UsageError(f"could not unpack {archive.name} ({_reason(error)}); check free space and run again") from None
     return target
 
 
@@ -372,6 +373,8 @@ def download_dataset(
         if final.is_dir():  # another process finished it while we waited
             return final
         archive = root / f"{entry.name}{entry.archive_suffix}"
-        download_file(url, archive, expected_size=entry.size_bytes, sha256=entry.sha256,
-                      timeout=timeout, progress=progress)
+        # A finished archive is only ever left by an interrupted extraction: it passed its checks.
+        if not archive.is_file():
+            download_file(url, archive, expected_size=entry.size_bytes, sha256=entry.sha256,
+                          timeout=timeout, progress=progress)
         return install_archive(archive, final, expected_folder=entry.archive_folder)

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
-
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -168,9 +166,3 @@ def grayscale_rgb(array: np.ndarray) -> np.ndarray:
     """ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B) copied into three channels."""
     luma = array.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     return _gray_to_rgb(np.clip(np.rint(luma), 0, 255).astype(np.uint8))
-
-
-def common_suffixes(paths: Iterable[Path], limit: int = 4) -> str:
-    """The file extensions seen among `paths` (for error messages)."""
-    seen = sorted({p.suffix.lower() or "(none)" for p in paths})
-    return ", ".join(seen[:limit]) + (", ..." if len(seen) > limit else "")

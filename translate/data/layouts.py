@@ -1,11 +1,11 @@
 """The folder layouts of the reference CycleGAN/pix2pix code, and the optional condition metadata.
 
-| layout            | on disk                                                | kind     |
-|-------------------|--------------------------------------------------------|----------|
-| `unaligned`       | `DIR/trainA, trainB, testA, testB` (and valA/valB)     | unpaired |
-| `aligned`         | `DIR/train, val, test` of side-by-side A|B images      | paired   |
-| `aligned_folders` | `DIR/train/A` + `DIR/train/B` with matching file stems, or the reference's pre-combine form `DIR/A/train` + `DIR/B/train` | paired |
-| `colorization`    | `DIR/train, test` of colour images; A is their gray version (the reference `mini_colorization` set) | paired |
+- `unaligned` (unpaired): `DIR/trainA, trainB, testA, testB` (and valA/valB).
+- `aligned` (paired): `DIR/train, val, test` of side-by-side A|B images.
+- `aligned_folders` (paired): `DIR/train/A` + `DIR/train/B` whose files match by name without the
+  extension; also the reference's pre-combine form `DIR/A/train` + `DIR/B/train`.
+- `colorization` (paired): `DIR/train, test` of colour images, A being their gray version (the
+  registry's `mini_colorization`; chosen by the registry, as on disk it looks like `aligned`).
 
 Image folders are read recursively; see `images.IMAGE_EXTENSIONS`. Unpaired synthetic sets may carry
 ground truth: `testA_truth/NAME` is the true B image for `testA/NAME` (and `testB_truth/` the true A for
@@ -48,13 +48,6 @@ def _subdirs(folder: Path) -> list[str]:
         return sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
     except OSError:
         return []
-
-
-def _has_images_directly(folder: Path) -> bool:
-    try:
-        return any(e.is_file() and is_image_file(e.name) for e in os.scandir(folder))
-    except OSError:
-        return False
 
 
 def detect_layout(root: str | os.PathLike) -> str:

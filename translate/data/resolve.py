@@ -31,7 +31,7 @@ from translate.data.layouts import (
     detect_layout,
     load_conditions,
 )
-from translate.data.registry import DATASETS, lookup_dataset, lookup_synthetic, suggest
+from translate.data.registry import lookup_dataset, lookup_synthetic, suggest
 from translate.errors import UsageError
 
 SYNTHETIC_MARKER = ".translate-synthetic.json"
@@ -129,15 +129,6 @@ def _synthetic_writer():
             "reinstall translate or pass a dataset folder"
         ) from None
     return module.write_synthetic
-
-
-def synthetic_names() -> list[str]:
-    """Names of the synthetic sets the installed generator offers (empty when it is missing)."""
-    try:
-        module = importlib.import_module("translate.data.synthetic")
-    except ImportError:
-        return []
-    return sorted(module.SYNTHETIC_SETS)
 
 
 def is_complete_synthetic(folder: Path) -> bool:
@@ -254,9 +245,3 @@ def resolve_dataset(
         f"unknown dataset {text!r}{suggest(text)}: not a folder, a registry name or a synth-* name; "
         "see `translate-data list`"
     )
-
-
-def registry_status(root: str | os.PathLike = "datasets") -> dict[str, bool]:
-    """Which registry sets are already unpacked under `root`."""
-    root = Path(root)
-    return {name: (root / name).is_dir() for name in DATASETS}

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -42,7 +43,8 @@ logger = logging.getLogger("translate.data")
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 
-# The published CycleGAN/pix2pix setting: load at 286, crop 256 (Zhu et al. 2017, sec. 7.1; Isola et al. 2017, sec. 6.2).
+# The published random jitter: resize 256 images to 286, crop back to 256 (Isola et al. 2017, appendix 6.2;
+# CycleGAN keeps it).
 REFERENCE_LOAD_SIZE = 286
 REFERENCE_CROP_SIZE = 256
 
@@ -119,6 +121,7 @@ class PairTransform:
         self.config = config
         self.train = train
         self._noted: set[str] = set()
+        self._lock = threading.Lock()  # the Compose's random state is set per call
         self._target_names = ["image"] + [f"image{i}" for i in range(1, max_images)]
         steps: list = []
         if train and "crop" in config.preprocess:
@@ -133,7 +136,12 @@ class PairTransform:
         # The notes already shown are per process; a worker starts with a clean slate.
         state = self.__dict__.copy()
         state["_noted"] = set()
+        del state["_lock"]
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def _note_once(self, key: str, message: str) -> None:
         if key not in self._noted:
@@ -201,9 +209,10 @@ class PairTransform:
                     f"(e.g. {image.shape[1]}x{image.shape[0]} vs {width}x{height}) are resized to match",
                 )
             arrays[key] = resize_image(image, new_width, new_height)
-        self._compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
         named = {name: arrays[key] for name, key in zip(self._target_names, keys)}
-        result = self._compose(**named)
+        with self._lock:
+            self._compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
+            result = self._compose(**named)
         return {key: to_tensor(result[name]) for name, key in zip(self._target_names, keys)}
 
 
