@@ -1,0 +1,91 @@
+"""translate-data: list, sample and info; exit codes and one-line errors."""
+
+import json
+import sys
+
+import pytest
+
+import translate  # noqa: F401
+from translate.cli.data import main
+from translate.data.resolve import SYNTHETIC_MARKER
+from tests._data_helpers import fake_synthetic_module, make_unaligned
+
+
+@pytest.fixture
+def fake_synthetic(monkeypatch):
+    calls = []
+    monkeypatch.setitem(sys.modules, "translate.data.synthetic", fake_synthetic_module(calls))
+    return calls
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("translate-data: error: "), err
+    return lines[0]
+
+
+def test_list_json_reports_names_kinds_sizes_and_what_is_on_disk(tmp_path, capsys):
+    make_unaligned(tmp_path / "horse2zebra", {"trainA": 1, "trainB": 1})
+    assert main(["list", "--root", str(tmp_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    by_name = {d["name"]: d for d in out["datasets"]}
+    assert by_name["horse2zebra"]["on_disk"] and not by_name["apple2orange"]["on_disk"]
+    assert by_name["horse2zebra"]["kind"] == "unpaired" and by_name["facades"]["kind"] == "paired"
+    assert by_name["horse2zebra"]["train_images"] == "939 / 1177"
+    assert by_name["horse2zebra"]["aliases"] == ["zebra2horse"]
+    assert {s["name"] for s in out["synthetic"]} == {"synth-photo2vangogh", "synth-edges2landscape", "synth-daytime"}
+    assert all(s["kind"] == "synthetic" for s in out["synthetic"])
+    assert out["aliases"]["photo2vangogh"] == "vangogh2photo"
+
+
+def test_list_prints_a_table_to_stderr_and_nothing_to_stdout(tmp_path, capsys):
+    assert main(["list", "--root", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "horse2zebra" in captured.err and "synth-photo2vangogh" in captured.err
+
+
+def test_sample_writes_a_marked_synthetic_set(tmp_path, capsys, fake_synthetic):
+    out_dir = tmp_path / "out"
+    code = main(["sample", "synth-photo2vangogh", "--out", str(out_dir), "--n", "4", "--size", "16", "--seed", "3",
+                 "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert fake_synthetic == [("synth-photo2vangogh", 4, None, 16, 3)]
+    assert report["layout"] == "unaligned" and report["counts"]["train"] == {"A": 4, "B": 5}
+    assert (out_dir / SYNTHETIC_MARKER).is_file()
+    assert main(["sample", "synth-photo2vangogh", "--out", str(out_dir)]) == 2  # not empty any more
+    assert "not empty" in _one_error_line(capsys.readouterr().err)
+
+
+def test_sample_refuses_aliases_and_unknown_names(tmp_path, capsys, fake_synthetic):
+    assert main(["sample", "synth-vangogh2photo", "--out", str(tmp_path / "x")]) == 2
+    assert "--direction b2a" in _one_error_line(capsys.readouterr().err)
+    assert main(["sample", "horse2zebra", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown synthetic set" in _one_error_line(capsys.readouterr().err)
+    assert main(["sample", "synth-daytime", "--out", str(tmp_path / "x"), "--n", "0"]) == 2
+    assert "--n must be at least 1" in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "x").exists()
+
+
+def test_info_describes_a_folder(tmp_path, capsys):
+    make_unaligned(tmp_path / "set", {"trainA": 2, "trainB": 3, "testA": 1, "testB": 1})
+    assert main(["info", str(tmp_path / "set"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["kind"] == "unpaired" and report["counts"] == {"train": {"A": 2, "B": 3}, "test": {"A": 1, "B": 1}}
+
+
+def test_bad_usage_exits_2_with_one_line(tmp_path, capsys):
+    assert main(["fetch"]) == 2
+    assert "invalid choice" in _one_error_line(capsys.readouterr().err)
+    assert main(["sample", "synth-daytime"]) == 2  # --out missing
+    assert "--out" in _one_error_line(capsys.readouterr().err)
+    assert main(["download", "hourse2zebra", "--root", str(tmp_path)]) == 2
+    assert "did you mean horse2zebra?" in _one_error_line(capsys.readouterr().err)
+    assert main(["info", "horse2zebra", "--root", str(tmp_path)]) == 2
+    assert "translate-data download horse2zebra" in _one_error_line(capsys.readouterr().err)
+
+
+def test_help_exits_0(capsys):
+    assert main(["--help"]) == 0
+    assert "download" in capsys.readouterr().out

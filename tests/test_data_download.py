@@ -1,0 +1,200 @@
+"""Downloads against a local HTTP server: complete or absent, resumable, and never writing outside root."""
+
+import io
+import stat
+import tarfile
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import translate  # noqa: F401
+from translate.cli.data import main
+from translate.data.download import download_dataset, download_file
+from translate.data.resolve import resolve_dataset
+from translate.errors import UsageError
+from tests._data_helpers import FileServer, pattern
+
+MINI = "/cyclegan/datasets/mini.zip"
+FACADES = "/pix2pix/datasets/facades.tar.gz"
+
+
+def _png(seed: int, width: int = 8) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pattern(8, width, seed)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _zip(members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, target)
+    return buffer.getvalue()
+
+
+def _tar(members: dict[str, bytes], links: dict[str, tuple[bytes, str]] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for name, (kind, target) in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, target
+            archive.addfile(info)
+    return buffer.getvalue()
+
+
+def _mini_zip() -> bytes:
+    return _zip({f"mini/{folder}/{i}.png": _png(10 * k + i)
+                 for k, folder in enumerate(["trainA", "trainB", "testA", "testB"]) for i in range(2)})
+
+
+def _facades_tar() -> bytes:
+    return _tar({f"facades/{split}/{i}.png": _png(i, width=16) for split in ("train", "val", "test") for i in range(2)})
+
+
+def _leftovers(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) if root.exists() else []
+
+
+@pytest.fixture
+def server():
+    with FileServer() as running:
+        yield running
+
+
+def test_good_zip_lands_complete_under_its_registry_name(tmp_path, server):
+    server.files[MINI] = _mini_zip()
+    path = download_dataset("mini", root=tmp_path, mirror=server.url, progress=False)
+    assert path == tmp_path / "mini"
+    assert sorted(p.name for p in path.iterdir()) == ["testA", "testB", "trainA", "trainB"]
+    assert not (tmp_path / "mini.zip").exists() and not (tmp_path / "mini.zip.part").exists()
+    assert [p for p in tmp_path.iterdir() if p.name != "mini"] == []
+    np.testing.assert_array_equal(np.asarray(Image.open(path / "trainB" / "1.png")), pattern(8, 8, 11))
+    requests_before = len(server.requests)
+    assert download_dataset("mini", root=tmp_path, mirror=server.url) == path  # already there: no request
+    assert len(server.requests) == requests_before
+
+
+def test_good_tar_gz_lands_complete(tmp_path, server):
+    server.files[FACADES] = _facades_tar()
+    resolved = resolve_dataset("facades", root=tmp_path, mirror=server.url, progress=False)
+    assert resolved.layout == "aligned" and resolved.splits == ("train", "val", "test")
+    assert _leftovers(tmp_path) == ["facades"] + [f"facades/{split}{file}" for split in ("test", "train", "val")
+                                                  for file in ("", "/0.png", "/1.png")]
+
+
+def test_cyclegan_archive_of_a_shared_name_is_stored_under_its_own_folder(tmp_path, server):
+    server.files["/cyclegan/datasets/facades.zip"] = _zip({"facades/trainA/0.png": _png(1),
+                                                           "facades/trainB/0.png": _png(2)})
+    path = download_dataset("cyclegan-facades", root=tmp_path, mirror=server.url, progress=False)
+    assert path == tmp_path / "cyclegan-facades" and (path / "trainA" / "0.png").is_file()
+
+
+def test_mirror_environment_variable_replaces_the_official_host(tmp_path, server, monkeypatch):
+    server.files[MINI] = _mini_zip()
+    monkeypatch.setenv("TRANSLATE_MIRROR", server.url + "/")
+    download_dataset("mini", root=tmp_path, progress=False)
+    assert server.requests[0][0] == MINI
+
+
+@pytest.mark.parametrize(
+    "archive_path, archive, message",
+    [
+        (MINI, _mini_zip()[:400], "damaged"),
+        (FACADES, _facades_tar()[:300], "damaged"),
+        (MINI, _zip({"mini/trainA/0.png": b"x", "mini/../../evil.txt": b"x"}), "leaves the target folder"),
+        (FACADES, _tar({"facades/train/0.png": b"x", "../evil.txt": b"x"}), "leaves the target folder"),
+        (MINI, _zip({"/tmp/evil.txt": b"x"}), "absolute path"),
+        (FACADES, _tar({"/tmp/evil.txt": b"x"}), "absolute path"),
+        (FACADES, _tar({"facades/train/0.png": b"x"}, {"facades/train/link": (tarfile.SYMTYPE, "../../../etc")}),
+         "symbolic link to '../../../etc' outside the target"),
+        (FACADES, _tar({"facades/train/0.png": b"x"}, {"facades/hard": (tarfile.LNKTYPE, "../outside")}),
+         "hard link"),
+        (MINI, _zip({"mini/trainA/0.png": b"x"}, symlinks={"mini/trainA/link": "/etc/passwd"}),
+         "symbolic link to '/etc/passwd' outside the target"),
+    ],
+    ids=["truncated-zip", "truncated-tar", "dotdot-zip", "dotdot-tar", "absolute-zip", "absolute-tar",
+         "symlink-tar", "hardlink-tar", "symlink-zip"],
+)
+def test_bad_archives_are_refused_with_one_line_and_nothing_left_behind(tmp_path, server, capsys,
+                                                                          archive_path, archive, message):
+    server.files[archive_path] = archive
+    name = "mini" if archive_path == MINI else "facades"
+    root = tmp_path / "datasets"
+    code = main(["download", name, "--root", str(root), "--mirror", server.url])
+    stderr = capsys.readouterr().err
+    assert code == 2
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("translate-data: error:") and message in lines[-1]
+    assert all(not line.startswith("Traceback") for line in lines)
+    assert _leftovers(root) == []
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_interrupted_download_keeps_the_part_and_resumes_with_a_range_request(tmp_path, server):
+    payload = _mini_zip()
+    server.files[MINI] = payload
+    server.cut_after[MINI] = 500
+    with pytest.raises(UsageError, match="broke off after 500 of .* run the same command again"):
+        download_dataset("mini", root=tmp_path, mirror=server.url, progress=False)
+    assert (tmp_path / "mini.zip.part").stat().st_size == 500
+    assert not (tmp_path / "mini").exists()
+    path = download_dataset("mini", root=tmp_path, mirror=server.url, progress=False)
+    assert server.requests[-1] == (MINI, "bytes=500-")
+    assert (path / "testB" / "1.png").is_file() and not (tmp_path / "mini.zip.part").exists()
+
+
+def test_resume_starts_over_when_the_server_ignores_ranges(tmp_path, server):
+    payload = b"0123456789" * 1000
+    server.files["/file.bin"] = payload
+    server.no_range = True
+    (tmp_path / "file.bin.part").write_bytes(b"garbage")
+    download_file(server.url + "/file.bin", tmp_path / "file.bin", progress=False)
+    assert (tmp_path / "file.bin").read_bytes() == payload
+
+
+def test_size_and_checksum_checks_remove_a_wrong_file(tmp_path, server):
+    server.files["/file.bin"] = b"abc"
+    with pytest.raises(UsageError, match="3 bytes where 4 were expected"):
+        download_file(server.url + "/file.bin", tmp_path / "f", expected_size=4, progress=False)
+    with pytest.raises(UsageError, match="SHA-256"):
+        download_file(server.url + "/file.bin", tmp_path / "f", sha256="0" * 64, progress=False)
+    assert _leftovers(tmp_path) == []
+    good = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # sha256("abc")
+    download_file(server.url + "/file.bin", tmp_path / "f", sha256=good, expected_size=3, progress=False)
+    assert (tmp_path / "f").read_bytes() == b"abc"
+
+
+def test_http_errors_and_unreachable_hosts_are_one_line_usage_errors(tmp_path, server, capsys):
+    assert main(["download", "mini", "--root", str(tmp_path), "--mirror", server.url]) == 2
+    assert "answered HTTP 404" in capsys.readouterr().err
+    assert main(["download", "mini", "--root", str(tmp_path), "--mirror", "http://127.0.0.1:9", "--timeout", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "could not reach 127.0.0.1:9" in err and "--mirror" in err and "synth-photo2vangogh" in err
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_file_url_mirror_works_for_offline_copies(tmp_path):
+    mirror = tmp_path / "mirror"
+    (mirror / "cyclegan" / "datasets").mkdir(parents=True)
+    (mirror / "cyclegan" / "datasets" / "mini.zip").write_bytes(_mini_zip())
+    path = download_dataset("mini", root=tmp_path / "datasets", mirror=mirror.as_uri(), progress=False)
+    assert (path / "trainA" / "0.png").is_file()
+
+
+def test_a_complete_archive_left_by_an_interrupted_extraction_is_reused(tmp_path, server):
+    root = tmp_path / "datasets"
+    root.mkdir()
+    (root / "mini.zip").write_bytes(_mini_zip())
+    path = download_dataset("mini", root=root, mirror=server.url, progress=False)
+    assert server.requests == [] and (path / "testA" / "0.png").is_file() and not (root / "mini.zip").exists()
