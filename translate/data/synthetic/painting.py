@@ -48,6 +48,7 @@ PALETTE: dict[str, tuple[float, float, float]] = {
 }
 
 OUTLINE_COLOR = (0.06, 0.09, 0.22)
+WORKING_SIZE = 256  # paintings smaller than this are painted at this size and shrunk
 HALO_COLOR = (1.0, 0.92, 0.52)
 
 
@@ -70,7 +71,7 @@ def _palette_table() -> tuple[np.ndarray, np.ndarray]:
     weights = np.float32([0.8, 1.0, 1.0])
     distance = (((grid_lab[:, None, :] - lab[None, :, :]) * weights) ** 2).sum(-1)
     order = np.argsort(distance, axis=1)
-    soft = np.exp(-(distance - distance.min(1, keepdims=True)) / 120.0)
+    soft = np.exp(-(distance - distance.min(1, keepdims=True)) / 60.0)
     soft /= soft.sum(1, keepdims=True)
     first = np.ascontiguousarray((soft @ rgb).T, dtype=np.float32)  # (3, N)
     second = np.ascontiguousarray(rgb[order[:, 1]].T)
@@ -89,8 +90,8 @@ def _palette_colors(planes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=4)
-def _pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+def _pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     xs.setflags(write=False)
     ys.setflags(write=False)
     return xs, ys
@@ -136,10 +137,10 @@ def _line_integral(direction: np.ndarray, sources: np.ndarray, steps: int, step:
     direction of travel (a step never reverses: the sampled orientation is flipped to agree with the
     last one), and averages what it meets with a tent weight.
     """
-    size = direction.shape[0]
-    xs, ys = _pixel_grid(size)
+    xs, ys = _pixel_grid(*direction.shape[:2])
     # Direction samples: nearest neighbour, since interpolating between v and -v would cancel them.
-    padded = cv2.merge([direction[..., 0], direction[..., 1], xs, xs])  # cv2 remaps 4 channels fastest
+    filler = np.zeros_like(xs)
+    padded = cv2.merge([direction[..., 0], direction[..., 1], filler, filler])  # 4 channels remap fastest
     total = sources.copy()
     weight_sum = 1.0
     one = np.float32(1.0)
@@ -167,11 +168,17 @@ def _sobel_relief(relief: np.ndarray) -> np.ndarray:
 
 def render_painting(photo: np.ndarray) -> np.ndarray:
     """The photo repainted as a Van Gogh-like painting: (H, W, 3) uint8 RGB in, the same shape out."""
-    if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3 or photo.shape[0] != photo.shape[1]:
-        raise ValueError(f"render_painting expects a square (N, N, 3) uint8 RGB photo, got {photo.dtype} "
-                         f"{photo.shape}")
-    size = photo.shape[0]
-    px = size / 256.0
+    if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
+        raise ValueError(f"render_painting expects an (H, W, 3) uint8 RGB photo, got {photo.dtype} {photo.shape}")
+    height, width = photo.shape[:2]
+    if min(height, width) < WORKING_SIZE:
+        # Strokes, outlines and halos have their sizes at 256 px; a smaller painting is the painting of
+        # the photo enlarged to 256 px, shrunk, so that a scene's painting looks the same at any size.
+        scale = WORKING_SIZE / min(height, width)
+        large_size = (max(round(width * scale), WORKING_SIZE), max(round(height * scale), WORKING_SIZE))
+        large = cv2.resize(photo, large_size, interpolation=cv2.INTER_CUBIC)
+        return cv2.resize(render_painting(large), (width, height), interpolation=cv2.INTER_AREA)
+    px = min(height, width) / 256.0
     image = photo.astype(np.float32) / 255.0
     lum_photo = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 

@@ -703,6 +703,9 @@ def _finish_photo(image: np.ndarray, seed: int, size: int) -> np.ndarray:
         image += 0.6 * np.stack(bloom)
     image = _blur(image, 0.55 * px)
     image *= _vignette(size)
+    # A camera renders colours less saturated than the scene description has them.
+    gray = 0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2]
+    image = gray + 0.85 * (image - gray)
     # Grain: luminance grain plus a little colour grain, from per-photo offsets into a fixed noise tile.
     rng = np.random.default_rng([seed, _GRAIN])
     texture = _grain_texture(size)
