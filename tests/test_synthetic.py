@@ -76,6 +76,21 @@ def test_refuses_a_non_empty_folder_that_holds_no_synthetic_set(tmp_path):
     assert (tmp_path / "mine.txt").read_text() == "keep me"
 
 
+def test_an_interrupted_set_has_no_synth_json_and_is_replaced_next_time(tmp_path, monkeypatch):
+    from translate.data.synthetic import sets
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sets, "daytime_item", fail)
+    with pytest.raises(KeyboardInterrupt):
+        write_synthetic("synth-daytime", tmp_path, n_train=1, n_test=1, size=32)
+    assert not (tmp_path / "synth.json").exists()
+    monkeypatch.undo()
+    write_synthetic("synth-daytime", tmp_path, n_train=1, n_test=1, size=32)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metadata.jsonl", "synth.json", "test", "train"]
+
+
 def test_rewriting_replaces_the_previous_set(tmp_path):
     write_synthetic("synth-photo2vangogh", tmp_path, n_train=3, n_test=1, size=SMALL)
     write_synthetic("synth-photo2vangogh", tmp_path, n_train=1, n_test=1, size=SMALL)

@@ -216,11 +216,12 @@ def render_painting(photo: np.ndarray) -> np.ndarray:
     outline = _gauss(thick.astype(np.float32) / 255.0, 0.8 * px) * np.clip(0.85 + 0.2 * texture, 0.4, 1.0)
     outline = np.minimum(outline * 1.2, 0.85)
 
-    # 5. Halos around small bright lights (stars, sun, moon).
+    # 5. Halos around small bright lights (stars, sun, moon, lit windows).
     width = int(round(31 * px)) | 1
     tophat = lum_photo - cv2.morphologyEx(lum_photo, cv2.MORPH_OPEN,
                                           cv2.getStructuringElement(cv2.MORPH_RECT, (width, width)))
-    lights = (tophat > 0.45) & (lum_photo > 0.86)
+    warm = image[..., 0] - image[..., 2] > 0.3  # lamp-lit windows
+    lights = ((tophat > 0.45) & (lum_photo > 0.86)) | (warm & (tophat > 0.25) & (lum_photo > 0.55))
     halo = None
     if lights.any():
         # Each point takes the distance to the nearest light and that light's strength; brighter lights

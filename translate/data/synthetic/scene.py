@@ -509,7 +509,8 @@ def render_photo(scene: Scene, size: int) -> np.ndarray:
         if window is not None:
             d = np.sqrt((x[window] - bx) ** 2 + (y[window] - by) ** 2)
             disc = np.clip((r - d) * size + 0.5, 0.0, 1.0)
-            color = _rgb(light.body_color)
+            # The sun is far brighter than anything else: it burns out to white and blooms.
+            color = _rgb(light.body_color) * (1.8 if light.body == "sun" else 1.0)
             if light.body == "moon":  # faint maria on the moon
                 maria = _noise(scene.seed, _MOON, size, (24, 24))[window]
                 color = color * (0.93 + 0.04 * np.clip(maria, -1.5, 1.5))

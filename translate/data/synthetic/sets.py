@@ -197,21 +197,25 @@ def _checked_count(value: int | None, default: int, what: str) -> int:
     return int(value)
 
 
+_PARTIAL = ".synth-partial"  # present while a set is being written; synth.json replaces it at the end
+
+
 def _prepare(out: Path, spec: SyntheticSpec) -> None:
-    """Make `out` ready: created if missing; a previous synthetic set there is replaced; anything else
-    there is left alone and refused."""
+    """Make `out` ready: created if missing; a previous (complete or interrupted) synthetic set there is
+    replaced; a folder holding anything else is refused and left alone."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} exists and is not a folder; give a folder for the synthetic set")
     if out.is_dir() and any(out.iterdir()):
-        if not (out / "synth.json").is_file():
+        if not ((out / "synth.json").is_file() or (out / _PARTIAL).is_file()):
             raise UsageError(f"{out} is not empty and holds no synthetic set; give an empty or new folder")
-        # synth.json is written last, so a folder with one was made here: remove what we wrote.
+        # The folder was written here: remove what we wrote, nothing else.
         for split in {s for other in SYNTHETIC_SETS.values() for s in other.splits}:
             if (out / split).is_dir():
                 shutil.rmtree(out / split)
         for file in ("metadata.jsonl", "synth.json"):
             (out / file).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+    (out / _PARTIAL).touch()
     for split in spec.splits:
         (out / split).mkdir()
 
@@ -276,4 +280,5 @@ def write_synthetic(
         "description": spec.description,
     }
     (out / "synth.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    (out / _PARTIAL).unlink()
     return out
