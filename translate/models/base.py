@@ -45,12 +45,15 @@ class Adversary:
             return x
         return self.instance_noise(x, ctx.step)
 
-    def d_loss(self, critic, real: torch.Tensor, fake: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor, dict]:
+    def d_loss(self, critic, real: torch.Tensor, fake: torch.Tensor, ctx: StepContext,
+               fake_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
+        """d_real + fake_weight * d_fake (+ the gradient penalty); `fake_weight` < 1 leaves room for
+        other negatives (pix2pix's mismatched pairs)."""
         real_logits = critic(self._noisy(real, ctx))
         fake_logits = critic(self._noisy(fake.detach(), ctx))
         loss_real = self.objective.d_real(real_logits)
         loss_fake = self.objective.d_fake(fake_logits)
-        loss = loss_real + loss_fake
+        loss = loss_real + fake_weight * loss_fake
         logs = {"real": loss_real.detach(), "fake": loss_fake.detach()}
         if self.objective.gradient_penalty_weight > 0:
             gp = gradient_penalty(
@@ -126,8 +129,15 @@ class TranslationModel(nn.Module):
     def load_extra_state(self, state: dict) -> None:
         pass
 
-    def exported_generators(self) -> dict[str, nn.Module]:
-        return {n: getattr(self, n) for n in self.generator_names}
+    def exported_generators(self) -> dict:
+        """Each generator as a TranslationGenerator (network + condition encoder + card) for export."""
+        from translate.io.generator_file import TranslationGenerator
+
+        out = {}
+        for name in self.generator_names:
+            net = getattr(self, name)
+            out[name] = net if isinstance(net, TranslationGenerator) else TranslationGenerator(net)
+        return out
 
 
 def detached(out: dict) -> dict:

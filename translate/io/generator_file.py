@@ -1,0 +1,222 @@
+"""Exported generators: one safetensors file per generator, its description as JSON in the metadata.
+
+A file holds the generator's weights (and, for conditioned models, its condition encoder's weights
+under `condition_encoder.`), and in the safetensors header's string metadata:
+
+| key                 | value (JSON)                                                             |
+|---------------------|--------------------------------------------------------------------------|
+| `translate.format`  | "generator/1"                                                            |
+| `generator`         | the architecture: name, channels, ngf, norm, dropout, condition_dim ...  |
+| `condition`         | {"kind": "none" | "label" | "text", "label_names": [...], "vocabulary": [...], "encoder": {...}} |
+| `card`              | model, role (G, G_A...), direction, source/target domain names, dataset, |
+|                     | steps, image size, toolkit version, a description                       |
+
+Loading needs no pickle and runs no code from the file: safetensors stores raw tensors, the metadata
+is parsed as JSON, and the architecture is rebuilt by our own factory from the description.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+
+from translate.errors import UsageError
+
+FORMAT = "generator/1"
+_ENCODER_PREFIX = "condition_encoder."
+
+
+@dataclass
+class ConditionSpec:
+    """How a generator is conditioned: nothing, a class label, or a caption."""
+
+    kind: str = "none"  # none | label | text
+    label_names: list[str] = field(default_factory=list)
+    vocabulary: list[str] = field(default_factory=list)
+    encoder: dict = field(default_factory=dict)  # kwargs of the encoder's constructor
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "label_names": self.label_names, "vocabulary": self.vocabulary, "encoder": self.encoder}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ConditionSpec":
+        return cls(d.get("kind", "none"), list(d.get("label_names", [])), list(d.get("vocabulary", [])), dict(d.get("encoder", {})))
+
+
+def build_condition_encoder(spec: ConditionSpec) -> nn.Module | None:
+    from translate.nets.conditions import LabelEmbedding, TextEncoder
+
+    if spec.kind == "label":
+        return LabelEmbedding(**spec.encoder)
+    if spec.kind == "text":
+        return TextEncoder(**spec.encoder)
+    return None
+
+
+class TranslationGenerator(nn.Module):
+    """A generator ready to use: `forward(images, condition=None)` where images are (N, 3, H, W) in
+    [-1, 1] and `condition` is, for conditioned models, a list of label names or captions (or a
+    tensor of label indices). Loaded generators are in eval mode."""
+
+    def __init__(self, generator: nn.Module, condition: ConditionSpec | None = None, card: dict | None = None):
+        super().__init__()
+        self.generator = generator
+        self.condition = condition or ConditionSpec()
+        self.condition_encoder = build_condition_encoder(self.condition)
+        self.card = dict(card or {})
+        self.vocabulary = None
+        if self.condition.kind == "text":
+            from translate.nets.conditions import Vocabulary
+
+            self.vocabulary = Vocabulary.from_list(self.condition.vocabulary)
+
+    @property
+    def architecture(self) -> dict:
+        return self.generator.config.to_dict()
+
+    @property
+    def conditioned(self) -> bool:
+        return self.condition.kind != "none"
+
+    def encode_condition(self, condition, batch: int, device) -> torch.Tensor | None:
+        if not self.conditioned:
+            return None
+        if condition is None:
+            raise UsageError(
+                f"this model needs a condition ({self.condition_hint()}); pass --condition"
+            )
+        if isinstance(condition, str):
+            condition = [condition] * batch
+        if self.condition.kind == "label":
+            if isinstance(condition, torch.Tensor):
+                labels = condition.to(device)
+            elif all(isinstance(c, int) for c in condition):
+                labels = torch.tensor(list(condition), device=device)
+            else:
+                names = self.condition.label_names
+                unknown = [c for c in condition if c not in names]
+                if unknown:
+                    raise UsageError(f"unknown label {unknown[0]!r}; this model knows {', '.join(names)}")
+                labels = torch.tensor([names.index(c) for c in condition], device=device)
+            return self.condition_encoder(labels)
+        ids = self.vocabulary.encode(list(condition)).to(device)
+        return self.condition_encoder(ids)
+
+    def condition_hint(self) -> str:
+        if self.condition.kind == "label":
+            return "one of " + ", ".join(self.condition.label_names)
+        return "a caption"
+
+    def forward(self, images: torch.Tensor, condition=None) -> torch.Tensor:
+        c = self.encode_condition(condition, images.shape[0], images.device)
+        return self.generator(images) if c is None else self.generator(images, c)
+
+
+def _json_metadata(generator: nn.Module, condition: ConditionSpec, card: dict) -> dict[str, str]:
+    from translate import __version__
+
+    card = {"toolkit_version": __version__, **card}
+    return {
+        "translate.format": FORMAT,
+        "generator": json.dumps(generator.config.to_dict()),
+        "condition": json.dumps(condition.to_dict()),
+        "card": json.dumps(card),
+    }
+
+
+def save_generator(path: str | os.PathLike, model: TranslationGenerator) -> Path:
+    """Write `model` (weights + description) to `path` atomically."""
+    from safetensors.torch import save as serialize
+
+    from translate.train.checkpoint import atomic_write_bytes
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.generator.state_dict().items()}
+    if model.condition_encoder is not None:
+        for k, v in model.condition_encoder.state_dict().items():
+            tensors[_ENCODER_PREFIX + k] = v.detach().to("cpu").contiguous()
+    # Serialized in memory, then written atomically: a crash never leaves half a model file.
+    data = serialize(tensors, metadata=_json_metadata(model.generator, model.condition, model.card))
+    path = Path(path)
+    atomic_write_bytes(data, path)
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The parsed description of an exported generator, without loading its weights."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path} not found; pass an exported .safetensors file or a run folder")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+    except Exception as e:  # safetensors raises its own error types for bad headers
+        raise UsageError(f"{path} is not a safetensors file ({e}); export one with translate-export") from None
+    if raw.get("translate.format") != FORMAT:
+        raise UsageError(
+            f"{path} is a safetensors file without a translate generator description; "
+            "export models with translate-export (or import reference .pth files with --from-reference)"
+        )
+    try:
+        return {key: json.loads(raw[key]) for key in ("generator", "condition", "card")}
+    except (KeyError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path} has a damaged description ({e}); export it again") from None
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> TranslationGenerator:
+    """The generator stored in `path`, in eval mode on `device`."""
+    from safetensors.torch import load_file
+
+    from translate.nets.factory import build_generator_from_config
+
+    meta = read_metadata(path)
+    generator = build_generator_from_config(meta["generator"])
+    model = TranslationGenerator(generator, ConditionSpec.from_dict(meta["condition"]), meta["card"])
+    tensors = load_file(str(path), device="cpu")
+    gen_state = {k: v for k, v in tensors.items() if not k.startswith(_ENCODER_PREFIX)}
+    enc_state = {k[len(_ENCODER_PREFIX):]: v for k, v in tensors.items() if k.startswith(_ENCODER_PREFIX)}
+    try:
+        model.generator.load_state_dict(gen_state, strict=True)
+        if model.condition_encoder is not None:
+            model.condition_encoder.load_state_dict(enc_state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise UsageError(f"{path}: weights do not fit the described architecture ({first})") from None
+    return model.eval().to(device)
+
+
+def find_generators(model: str | os.PathLike) -> list[Path]:
+    """The exported generators a MODEL argument names: a .safetensors file, or a run folder's."""
+    p = Path(model)
+    if p.is_file():
+        return [p]
+    if p.is_dir():
+        found = sorted(p.glob("*.safetensors"))
+        if found:
+            return found
+        if (p / "state.pt").exists():
+            raise UsageError(f"{p} holds a run without exported generators; run translate-export {p} --out {p}")
+        raise UsageError(f"{p} is not a run folder (no exported .safetensors generators in it)")
+    raise UsageError(f"model {model} not found: pass an exported .safetensors file or a run folder")
+
+
+def pick_generator(model: str | os.PathLike, direction: str | None = None) -> Path:
+    """The generator of `model` that translates in `direction` (a2b or b2a); a single-generator
+    model ignores the direction unless it contradicts the file's card."""
+    files = find_generators(model)
+    if len(files) == 1:
+        return files[0]
+    cards = {f: read_metadata(f)["card"] for f in files}
+    wanted = direction or "a2b"
+    matches = [f for f, card in cards.items() if card.get("translates") == wanted]
+    if len(matches) != 1:
+        names: Sequence[str] = [f.name for f in files]
+        raise UsageError(f"{model} holds several generators ({', '.join(names)}); name one file or pass --direction a2b|b2a")
+    return matches[0]

@@ -1,0 +1,181 @@
+"""pix2pix (Isola et al. 2017): paired translation with a conditional GAN and an L1 closeness term.
+
+    G* = arg min_G max_D  L_cGAN(G, D) + lambda_L1 * E[ |y - G(x)|_1 ],   lambda_L1 = 100      (eq. 4)
+
+D judges (input, image) pairs, x concatenated with y or with G(x), so that it asks "is this a plausible
+translation of x?" and not only "is this realistic?".
+
+With a condition c (a class label or a caption, seed 003) G(x, c) receives it (FiLM in the generator)
+and D(x, y, c) judges it through a projection head (Miyato & Koyama 2018). D also sees real pairs under
+a *mismatched* condition c' as negatives (the matching-aware discriminator of Reed et al. 2016,
+GAN-CLS):
+
+    L_D = d_real(D(x, y, c)) + 1/2 [ d_fake(D(x, G(x, c), c)) + d_fake(D(x, y, c')) ]
+
+so that a realistic image that ignores its condition still scores low.
+
+As in the reference implementation, D's loss is halved (D then learns a little slower than G).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from translate.core.noise import InstanceNoise
+from translate.core.objectives import get_objective
+from translate.core.spectral import apply_d_regularizer
+from translate.io.generator_file import ConditionSpec, TranslationGenerator, build_condition_encoder
+from translate.models.base import Adversary, StepContext, TranslationModel
+from translate.nets.factory import create_discriminator, create_generator
+from translate.train.config import TrainConfig, option
+
+
+@dataclass
+class Pix2PixConfig(TrainConfig):
+    """The published pix2pix defaults (Isola et al. 2017; the reference implementation's options)."""
+
+    netG: str = option("unet_256", "generator architecture", flag="--netG")
+    norm: str = option("batch", "normalization layers", choices=("instance", "batch", "none"))
+    dropout: bool = option(True, "dropout in the generator (pix2pix's source of noise)")
+    objective: str = option("nsgan", "GAN objective (pix2pix used the non-saturating BCE loss)",
+                            choices=("minimax", "nsgan", "vanilla", "lsgan", "hinge", "wgan", "wgan-gp"))
+    lambda_L1: float = option(100.0, "weight of the L1 term |G(x) - y|", flag="--lambda-L1")
+    condition: str = option("auto", "condition G and D on the dataset's labels or captions (auto: labels, "
+                            "else captions, else none)", choices=("auto", "none", "label", "text"))
+    condition_dim: int = option(64, "size of the condition embedding")
+    text_encoder: str = option("mean", "caption encoder: mean of word embeddings, or a GRU", choices=("mean", "gru"))
+    mismatch: bool = option(True, "show D real pairs under a wrong condition as negatives (matching-aware D)")
+    epochs: int = option(100, "epochs at the initial learning rate")
+    epochs_decay: int = option(100, "epochs of linear decay to zero after those")
+
+
+def condition_spec_for(cfg: Pix2PixConfig, dataset) -> ConditionSpec:
+    """Which condition the model uses, given the config and what the dataset provides."""
+    from translate.errors import UsageError
+    from translate.nets.conditions import Vocabulary
+
+    kind = cfg.condition
+    has_labels = bool(getattr(dataset, "has_labels", False))
+    has_texts = bool(getattr(dataset, "has_texts", False))
+    if kind == "auto":
+        kind = "label" if has_labels else "text" if has_texts else "none"
+    if kind == "label":
+        if not has_labels:
+            raise UsageError("--condition label needs a metadata.jsonl/.csv with a 'label' column in the dataset")
+        names = [str(n) for n in dataset.label_names]
+        return ConditionSpec("label", label_names=names, encoder={"num_labels": len(names), "dim": cfg.condition_dim})
+    if kind == "text":
+        if not has_texts:
+            raise UsageError("--condition text needs a metadata.jsonl/.csv with a 'text' column in the dataset")
+        vocabulary = Vocabulary.build(dataset.texts)
+        return ConditionSpec(
+            "text",
+            vocabulary=vocabulary.to_list(),
+            encoder={"vocab_size": len(vocabulary), "dim": cfg.condition_dim, "kind": cfg.text_encoder},
+        )
+    return ConditionSpec()
+
+
+class Pix2Pix(TranslationModel):
+    generator_names = ("G",)
+    discriminator_names = ("D",)
+
+    def __init__(self, cfg: Pix2PixConfig, condition: ConditionSpec | None = None, captions: list[str] | None = None,
+                 caption_labels: list[int] | None = None):
+        super().__init__(get_objective(cfg.objective))
+        self.cfg = cfg
+        condition = condition or ConditionSpec()
+        cdim = cfg.condition_dim if condition.kind != "none" else 0
+        G = create_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout, condition_dim=cdim)
+        # G and its condition encoder travel together: export saves both, inference needs both.
+        self.G = TranslationGenerator(G, condition)
+        self.D = create_discriminator(cfg.netD, in_channels=6, ndf=cfg.ndf, n_layers=cfg.n_layers_D,
+                                      norm=cfg.norm, condition_dim=cdim)
+        self.D_condition = build_condition_encoder(condition)
+        regularizer = apply_d_regularizer(self.D, cfg.d_reg, static_rank=cfg.sr_rank, refresh_every=cfg.sr_refresh)
+        self.d_regularizers = [regularizer] if regularizer is not None else []
+        noise = InstanceNoise(cfg.instance_noise, anneal_steps=cfg.max_steps or 10_000) if cfg.instance_noise > 0 else None
+        self.adversary = Adversary(self.objective, noise)
+        # Captions to draw mismatched conditions from, with their labels when the dataset has both.
+        self._captions = list(captions or [])
+        self._caption_labels = list(caption_labels or [])
+
+    def d_modules(self):
+        return [self.D] + ([self.D_condition] if self.D_condition is not None else [])
+
+    # ---- conditions --------------------------------------------------------------------------------
+    @property
+    def conditioned(self) -> bool:
+        return self.G.conditioned
+
+    def _condition_of(self, batch):
+        """The batch's condition in the form TranslationGenerator.encode_condition takes."""
+        kind = self.G.condition.kind
+        if kind == "label":
+            return batch["label"]
+        if kind == "text":
+            return list(batch["text"])
+        return None
+
+    def _d_condition(self, condition, batch_size: int, device) -> torch.Tensor | None:
+        if self.D_condition is None:
+            return None
+        if self.G.condition.kind == "label":
+            return self.D_condition(condition.to(device))
+        ids = self.G.vocabulary.encode(condition).to(device)
+        return self.D_condition(ids)
+
+    def mismatched_condition(self, batch):
+        """A wrong condition for every sample: another label, or a caption of another label."""
+        kind = self.G.condition.kind
+        if kind == "label":
+            k = self.D_condition.num_labels
+            offset = torch.randint(1, k, batch["label"].shape, device=batch["label"].device)
+            return (batch["label"] + offset) % k
+        texts = list(batch["text"])
+        labels = batch.get("label")
+        wrong = []
+        for i, text in enumerate(texts):
+            for _ in range(64):
+                j = int(torch.randint(len(self._captions), ()))
+                other, other_label = self._captions[j], (self._caption_labels[j] if self._caption_labels else None)
+                differs = other_label != int(labels[i]) if (labels is not None and other_label is not None) else other != text
+                if differs:
+                    break
+            wrong.append(other)
+        return wrong
+
+    # ---- the losses ------------------------------------------------------------------------------
+    def _critic(self, batch, c_vec):
+        return lambda image: self.D(torch.cat([batch["A"], image], dim=1), c_vec) if c_vec is not None else \
+            self.D(torch.cat([batch["A"], image], dim=1))
+
+    def generate(self, batch):
+        return {"fake_B": self.G(batch["A"], self._condition_of(batch))}
+
+    def d_loss(self, batch, out, ctx: StepContext):
+        A, real_B, fake_B = batch["A"], batch["B"], out["fake_B"]
+        c_vec = self._d_condition(self._condition_of(batch), A.shape[0], A.device) if self.conditioned else None
+        critic = self._critic(batch, c_vec)
+        if not (self.conditioned and self.cfg.mismatch):
+            loss, logs = self.adversary.d_loss(critic, real_B, fake_B, ctx)
+            return 0.5 * loss, {f"D_{k}": v for k, v in logs.items()}
+        # Matching-aware D: the fake term is shared between generated pairs and mismatched real pairs.
+        loss, logs = self.adversary.d_loss(critic, real_B, fake_B, ctx, fake_weight=0.5)
+        wrong = self._d_condition(self.mismatched_condition(batch), A.shape[0], A.device)
+        loss_wrong = self.objective.d_fake(self._critic(batch, wrong)(real_B))
+        logs["mismatch"] = loss_wrong.detach()
+        return 0.5 * (loss + 0.5 * loss_wrong), {f"D_{k}": v for k, v in logs.items()}
+
+    def g_loss(self, batch, out, ctx: StepContext):
+        fake_B = out["fake_B"]
+        c_vec = self._d_condition(self._condition_of(batch), fake_B.shape[0], fake_B.device) if self.conditioned else None
+        adversarial = self.adversary.g_loss(self._critic(batch, c_vec), fake_B)
+        l1 = (fake_B.float() - batch["B"].float()).abs().mean()
+        loss = adversarial + self.cfg.lambda_L1 * l1
+        return loss, {"G_adv": adversarial.detach(), "G_L1": l1.detach()}
+
+    def visuals(self, batch, out):
+        return [("input", batch["A"]), ("output", out["fake_B"]), ("target", batch["B"])]
