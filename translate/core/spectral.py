@@ -23,7 +23,8 @@ output channels are its dim 1), let W = U diag(s) V^T with s1 >= s2 >= ... >= sr
     spectrum from collapsing below the best it has been.
 
 The SVD is the expensive part, so U, s, V (and gamma) are recomputed only every `refresh_every`
-D steps (`SpectralRegularizer.step()`), and dW is a constant in between. The denominator stays live:
+D steps (`SpectralRegularizer.step()`), and dW is a constant in between; gamma's maximum runs over
+those refresh iterations, the ones at which s is known. The denominator stays live:
 sigma(W) comes from the power iteration on the current W, and gradients flow through it as in SN.
 dW carries no gradient (it is a buffer), like the authors' implementation, which rewrites the
 spectrum outside autograd.
@@ -117,8 +118,8 @@ _GRAM_MIN_RATIO = 1e-4
 def singular_values(matrix: torch.Tensor) -> torch.Tensor:
     """Singular values of a matrix, descending, in float64, from the eigenvalues of its smaller Gram
     matrix. On a 512 x 4096 weight this takes ~0.1 s on 2 CPU cores where torch.linalg.svdvals took
-    0.2-2.4 s (MKL's SVD is slow and erratic on wide matrices), and float64 keeps the small ratios
-    s_j / s1 that the spectral monitor reads exact to ~1e-10."""
+    0.2-2.4 s (MKL's SVD is slow and erratic on wide matrices); float64 keeps the ratios s_j / s1
+    that the spectral monitor reads accurate to ~1e-10 down to ratios of 1e-6."""
     a = matrix.detach().double()
     gram = a @ a.T if a.shape[0] <= a.shape[1] else a.T @ a
     return torch.linalg.eigvalsh(gram).flip(0).clamp_min(0.0).sqrt()
@@ -263,13 +264,12 @@ class SpectralRegularizer:
     def step(self) -> bool:
         """Count one D optimizer step; refresh the SVDs when the count is a multiple of
         `refresh_every` (and only for the SR kinds). Returns whether a refresh happened."""
-        refresh = False
         for _, param in self.parametrizations():
             param.steps += 1
-            refresh = self.kind != "sn" and int(param.steps) % self.refresh_every == 0
-        if refresh:
+        due = self.kind != "sn" and self.steps % self.refresh_every == 0
+        if due:
             self.refresh()
-        return refresh
+        return due
 
     @torch.no_grad()
     def refresh(self) -> None:
