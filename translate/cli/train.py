@@ -38,7 +38,7 @@ def default_run_name(model: str, data: str) -> str:
 
 
 def resolve_config(spec, given: dict):
-    """Published defaults <- a --config file <- a resumed run's saved config <- flags given now."""
+    """Published defaults <- a --preset <- a resumed run's saved config <- a --config file <- flags given now."""
     import json
 
     from translate.train.config import build_config, read_config_file
@@ -57,7 +57,13 @@ def resolve_config(spec, given: dict):
             raise UsageError(f"nothing to resume: {saved_path} does not exist; start the run without --resume")
         saved = json.loads(saved_path.read_text())
         saved.pop("resume", None)
-    cfg = build_config(spec.config_class, saved, file_layer, given, {"name": name} if name else {})
+    preset_name = merged.get("preset") or saved.get("preset")
+    presets = spec.config_class.PRESETS
+    if preset_name and preset_name not in presets:
+        known = ", ".join(presets) or "none"
+        raise UsageError(f"unknown --preset {preset_name!r} for {spec.name}; presets: {known}")
+    preset = presets.get(preset_name, {}) if preset_name else {}
+    cfg = build_config(spec.config_class, preset, saved, file_layer, given, {"name": name} if name else {})
     cfg.validate()
     return cfg
 

@@ -12,7 +12,7 @@ import json
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, ClassVar, get_type_hints
 
 from translate.errors import UsageError
 
@@ -77,6 +77,10 @@ class TrainConfig:
     export: bool = option(True, "export the generators as safetensors at the end")
     resume: bool = option(False, "continue the run in CHECKPOINTS/NAME from its last checkpoint")
     config: str | None = option(None, "a TOML or JSON file of settings (flags given on the command line win)")
+    preset: str | None = option(None, "a named bundle of settings, e.g. quick (see the model's --help)")
+
+    #: named bundles of settings a model offers (e.g. "quick": a small, fast CPU configuration)
+    PRESETS: ClassVar[dict[str, dict]] = {}
 
     def validate(self) -> None:
         for name in ("batch_size", "size", "d_steps", "log_every", "sample_every", "checkpoint_every", "ngf", "ndf"):
