@@ -26,7 +26,7 @@ def generator_multiple(generator) -> int:
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (1, 3, H, W) float in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0).float().div(127.5).sub(1.0)
+    return torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).unsqueeze(0).float().div(127.5).sub(1.0)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

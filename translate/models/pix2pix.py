@@ -87,7 +87,8 @@ class Pix2Pix(TranslationModel):
         super().__init__(get_objective(cfg.objective))
         self.cfg = cfg
         condition = condition or ConditionSpec()
-        cdim = cfg.condition_dim if condition.kind != "none" else 0
+        # The encoder's output size is the condition size G and D are built for.
+        cdim = int(condition.encoder.get("dim", cfg.condition_dim)) if condition.kind != "none" else 0
         G = create_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout, condition_dim=cdim)
         # G and its condition encoder travel together: export saves both, inference needs both.
         self.G = TranslationGenerator(G, condition)

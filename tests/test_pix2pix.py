@@ -1,0 +1,201 @@
+"""pix2pix: published defaults, the loss equations, conditioning, and the train/infer/eval commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from translate.data.synthetic import write_synthetic
+from translate.io.generator_file import ConditionSpec
+from translate.models.base import StepContext
+from translate.models.pix2pix import Pix2Pix, Pix2PixConfig
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_synthetic("synth-edges2landscape", root / "edges", n_train=6, n_test=3, size=64, seed=0)
+    write_synthetic("synth-daytime", root / "day", n_train=8, n_test=4, size=64, seed=0)
+    return root
+
+
+def tiny_config(**overrides) -> Pix2PixConfig:
+    return Pix2PixConfig(data="x", netG="unet_32", ngf=8, ndf=8, size=32, **overrides)
+
+
+def test_defaults_are_the_published_ones():
+    cfg = Pix2PixConfig()
+    assert (cfg.netG, cfg.netD, cfg.norm, cfg.dropout) == ("unet_256", "basic", "batch", True)
+    assert cfg.objective == "nsgan" and cfg.lambda_L1 == 100.0
+    assert (cfg.lr, cfg.beta1, cfg.beta2, cfg.batch_size) == (2e-4, 0.5, 0.999, 1)
+    assert (cfg.epochs, cfg.epochs_decay, cfg.size, cfg.lr_policy) == (100, 100, 256, "linear")
+    assert cfg.preprocess == "resize_and_crop" and cfg.flip
+
+
+class ConstantCritic(torch.nn.Module):
+    """A 'discriminator' whose logit map is a fixed function of its input, so losses can be computed by hand."""
+
+    def forward(self, x, condition=None):
+        logits = x[:, 3:].mean(dim=1, keepdim=True)  # the judged image's channel mean
+        if condition is not None:
+            logits = logits + condition.sum(dim=1).view(-1, 1, 1, 1)
+        return logits
+
+
+def test_g_loss_is_adversarial_plus_lambda_times_l1():
+    model = Pix2Pix(tiny_config())
+    model.D = ConstantCritic()
+    A, B = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    fake = torch.rand(2, 3, 32, 32) * 2 - 1
+    loss, logs = model.g_loss({"A": A, "B": B}, {"fake_B": fake}, StepContext())
+    logits = fake.mean(dim=1, keepdim=True)
+    adversarial = torch.nn.functional.softplus(-logits).mean()  # nsgan: -log sigmoid(D(x, G(x)))
+    l1 = (fake - B).abs().mean()
+    assert loss.item() == pytest.approx((adversarial + 100.0 * l1).item(), rel=1e-5)
+    assert logs["G_L1"].item() == pytest.approx(l1.item(), rel=1e-5)
+
+
+def test_d_loss_is_halved_and_matching_aware_with_a_condition():
+    names = ["dawn", "dusk", "night", "noon"]
+    spec = ConditionSpec("label", label_names=names, encoder={"num_labels": 4, "dim": 8})
+    model = Pix2Pix(tiny_config(objective="lsgan"), spec)
+    model.D = ConstantCritic()
+    A, B, fake = (torch.rand(3, 3, 32, 32) * 2 - 1 for _ in range(3))
+    labels = torch.tensor([0, 2, 3])
+    torch.manual_seed(5)
+    loss, logs = model.d_loss({"A": A, "B": B, "label": labels}, {"fake_B": fake}, StepContext())
+    torch.manual_seed(5)
+    wrong = model.mismatched_condition({"label": labels})
+    c, c_wrong = model.D_condition(labels), model.D_condition(wrong)
+    d = lambda img, cond: img.mean(dim=1, keepdim=True) + cond.sum(dim=1).view(-1, 1, 1, 1)
+    real_term = ((d(B, c) - 1) ** 2).mean()
+    fake_term = (d(fake, c) ** 2).mean()
+    wrong_term = (d(B, c_wrong) ** 2).mean()
+    expected = 0.5 * (real_term + 0.5 * fake_term + 0.5 * wrong_term)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert logs["D_mismatch"].item() == pytest.approx(wrong_term.item(), rel=1e-5)
+
+
+def test_mismatched_conditions_always_differ():
+    spec = ConditionSpec("label", label_names=list("abcde"), encoder={"num_labels": 5, "dim": 4})
+    model = Pix2Pix(tiny_config(), spec)
+    labels = torch.randint(0, 5, (500,))
+    assert (model.mismatched_condition({"label": labels}) != labels).all()
+    captions = ["a scene at dawn", "sunrise hills", "the night sky", "night over a lake"]
+    text_spec = ConditionSpec("text", vocabulary=["<pad>", "<unk>", "a", "night"], encoder={"vocab_size": 4, "dim": 4})
+    model = Pix2Pix(tiny_config(), text_spec, captions=captions, caption_labels=[0, 0, 1, 1])
+    wrong = model.mismatched_condition({"text": ["sunrise hills", "the night sky"], "label": torch.tensor([0, 1])})
+    assert wrong[0] in captions[2:] and wrong[1] in captions[:2], "a wrong caption must come from another label"
+
+
+def test_the_condition_reaches_the_generator():
+    spec = ConditionSpec("label", label_names=["day", "night"], encoder={"num_labels": 2, "dim": 8})
+    torch.manual_seed(0)
+    model = Pix2Pix(tiny_config(dropout=False), spec).eval()
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        day, night = model.G(x, ["day"]), model.G(x, ["night"])
+    assert (day - night).abs().mean() > 1e-3
+
+
+# ---- the commands --------------------------------------------------------------------------------
+
+def train_cli(*args) -> int:
+    from translate.cli.train import main
+
+    return main(["pix2pix", *map(str, args)])
+
+
+SMALL = ["--size", 32, "--netG", "unet_32", "--ngf", 8, "--ndf", 8, "--workers", 0, "--log-every", 1,
+         "--sample-every", 2, "--amp", "off", "--no-tensorboard"]
+
+
+def test_train_infer_eval_end_to_end(datasets, tmp_path, capsys):
+    from translate.cli.eval import main as eval_main
+    from translate.cli.infer import main as infer_main
+
+    ckpt = tmp_path / "ckpt"
+    assert train_cli("--data", datasets / "edges", "--checkpoints", ckpt, "--name", "run", "--max-steps", 3, *SMALL) == 0
+    run = ckpt / "run"
+    for name in ("config.json", "run.json", "metrics.jsonl", "state.pt", "G.safetensors", "samples/latest.png"):
+        assert (run / name).exists(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["lambda_L1"] == 100.0 and config["max_steps"] == 3
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [1, 2, 3] and all("G_L1" in m and "loss_D" in m for m in metrics)
+
+    # A 40x56 input: not a multiple of 32, so it is padded for the network and cropped back.
+    from PIL import Image
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.new("RGB", (56, 40), (200, 30, 30)).save(src / "red.png")
+    out = tmp_path / "out"
+    assert infer_main(["--model", str(run), "--input", str(src), "--output", str(out), "--device", "cpu"]) == 0
+    assert Image.open(out / "red.png").size == (56, 40)
+    assert "red.png" in (out / "index.html").read_text()
+
+    capsys.readouterr()
+    assert eval_main(["--model", str(run), "--data", str(datasets / "edges"), "--json", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 3 and {"l1", "psnr", "ssim"} <= set(result["model"])
+    assert {"identity", "mean_target"} <= set(result["baselines"])
+
+
+@pytest.mark.parametrize("condition", ["label", "text"])
+def test_conditioned_training_exports_a_generator_that_takes_the_condition(datasets, tmp_path, condition):
+    from translate.io.generator_file import load_generator
+
+    ckpt = tmp_path / "ckpt"
+    assert train_cli("--data", datasets / "day", "--checkpoints", ckpt, "--name", "c", "--max-steps", 2,
+                     "--condition", condition, *SMALL) == 0
+    G = load_generator(ckpt / "c" / "G.safetensors")
+    assert G.condition.kind == condition
+    x = torch.zeros(1, 3, 32, 32)
+    cond = "dusk" if condition == "label" else "a landscape at dusk"
+    assert G(x, cond).shape == (1, 3, 32, 32)
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("translate-"), err
+    return err[0]
+
+
+def test_bad_input_gives_one_line_errors_and_exit_2(datasets, tmp_path, capsys):
+    from translate.cli.infer import main as infer_main
+
+    ckpt = tmp_path / "ckpt"
+    assert train_cli("--data", datasets / "edges", "--checkpoints", ckpt, "--size", 100, "--netG", "unet_256",
+                     "--max-steps", 1) == 2
+    assert "multiples of 256" in _one_line_error(capsys)
+    assert train_cli("--data", tmp_path / "missing", "--checkpoints", ckpt, "--max-steps", 1, *SMALL) == 2
+    _one_line_error(capsys)
+    assert train_cli("--data", datasets / "edges", "--checkpoints", ckpt, "--name", "none", "--resume", *SMALL) == 2
+    assert "nothing to resume" in _one_line_error(capsys)
+    assert train_cli("--data", datasets / "edges", "--checkpoints", ckpt, "--max-steps", 0, *SMALL) == 2
+    _one_line_error(capsys)
+    not_a_run = tmp_path / "empty"
+    not_a_run.mkdir()
+    assert infer_main(["--model", str(not_a_run), "--input", str(datasets / "edges"), "--output", str(tmp_path / "o")]) == 2
+    assert "not a run folder" in _one_line_error(capsys)
+    with pytest.raises(SystemExit) as exit_info:
+        train_cli("--data", datasets / "edges", "--objective", "sigmoid")
+    assert exit_info.value.code == 2
+
+
+def test_an_existing_run_is_never_overwritten(datasets, tmp_path, capsys):
+    ckpt = tmp_path / "ckpt"
+    assert train_cli("--data", datasets / "edges", "--checkpoints", ckpt, "--name", "r", "--max-steps", 1, *SMALL) == 0
+    before = (ckpt / "r" / "G.safetensors").read_bytes()
+    capsys.readouterr()
+    assert train_cli("--data", datasets / "edges", "--checkpoints", ckpt, "--name", "r", "--max-steps", 1, *SMALL) == 2
+    assert "--resume" in _one_line_error(capsys)
+    assert (ckpt / "r" / "G.safetensors").read_bytes() == before
+    # --resume with a larger budget continues from the checkpoint and keeps the saved settings.
+    assert train_cli("--checkpoints", ckpt, "--name", "r", "--resume", "--max-steps", 2) == 0
+    config = json.loads((ckpt / "r" / "config.json").read_text())
+    assert config["max_steps"] == 2 and config["ngf"] == 8
