@@ -146,7 +146,7 @@ def test_train_infer_eval_end_to_end(datasets, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("condition", ["label", "text"])
-def test_conditioned_training_exports_a_generator_that_takes_the_condition(datasets, tmp_path, condition):
+def test_conditioned_training_exports_a_generator_that_takes_the_condition(datasets, tmp_path, condition, capsys):
     from translate.io.generator_file import load_generator
 
     ckpt = tmp_path / "ckpt"
@@ -157,6 +157,14 @@ def test_conditioned_training_exports_a_generator_that_takes_the_condition(datas
     x = torch.zeros(1, 3, 32, 32)
     cond = "dusk" if condition == "label" else "a landscape at dusk"
     assert G(x, cond).shape == (1, 3, 32, 32)
+
+    from translate.cli.eval import main as eval_main
+
+    capsys.readouterr()
+    assert eval_main(["--model", str(ckpt / "c"), "--data", str(datasets / "day"), "--json", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"l1", "psnr", "ssim"} <= set(result["shuffled_condition"])
+    assert {"matched_logit", "mismatched_logit", "matched_higher"} <= set(result["discriminator"])
 
 
 def _one_line_error(capsys) -> str:

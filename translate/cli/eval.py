@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from translate.cli.common import cli_entry, info
 from translate.errors import UsageError
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from translate.data import TransformConfig, open_dataset, resolve_dataset
-    from translate.eval.evaluate import evaluate
+    from translate.eval.evaluate import discriminator_matching, evaluate, load_trained_model
     from translate.infer import generator_multiple
     from translate.io.generator_file import find_generators, load_generator, pick_generator, read_metadata
     from translate.train.precision import resolve_device, resolve_precision
@@ -67,6 +68,10 @@ def main(argv=None) -> int:
     info(f"scoring {path.name} on {len(dataset)} {args.split} images of {resolved.name} at {size} px")
     result = evaluate(generator, dataset, reverse=reverse, batch_size=args.batch_size, device=device,
                       autocast=precision.autocast).to_dict()
+    run_dir = Path(args.model)
+    if generator.conditioned and run_dir.is_dir() and (run_dir / "state.pt").exists() and card.get("model") == "pix2pix":
+        model = load_trained_model(run_dir, path)
+        result["discriminator"] = discriminator_matching(model, dataset, batch_size=args.batch_size, device=device)
     result = {"model_file": str(path), "data": args.data, "split": args.split, "size": size, "direction": direction, **result}
     if args.json:
         print(json.dumps(result))
@@ -81,6 +86,10 @@ def _print_table(result: dict) -> None:
         rows.append(("model, shuffled conditions", result["shuffled_condition"]))
     if "cycle" in result:
         rows.append(("cycle reconstruction vs input", result["cycle"]))
+    if "discriminator" in result:
+        d = result["discriminator"]
+        print(f"D's mean logit on real pairs: {d['matched_logit']:.3f} with their own condition, "
+              f"{d['mismatched_logit']:.3f} with a wrong one (matched scored higher for {100 * d['matched_higher']:.0f}%)")
     print(f"{result['n']} images of {result['data']} ({result['split']}), {result['size']} px")
     print(f"{'':34s} {'L1':>8s} {'PSNR':>8s} {'SSIM':>8s}")
     for name, m in rows:

@@ -122,3 +122,61 @@ def evaluate(generator, dataset, *, reverse=None, batch_size: int = 8, device="c
         shuffled_condition=shuffled_m.result() if shuffled_m.count else None,
         cycle=cycle_m.result() if reverse is not None else None,
     )
+
+
+def load_trained_model(run_dir, generator_file):
+    """The whole trained model of a run folder (networks and discriminators), from config.json and
+    state.pt, built with the exported generator's condition so that vocabularies match."""
+    import json
+    from pathlib import Path
+
+    from translate.io.generator_file import ConditionSpec, read_metadata
+    from translate.models import model_spec
+    from translate.train.checkpoint import load_state
+
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    run = json.loads((run_dir / "run.json").read_text())
+    spec = model_spec(run["model"])
+    cfg = spec.config_class(**config)
+    condition = ConditionSpec.from_dict(read_metadata(generator_file)["condition"])
+    if run["model"] != "pix2pix":
+        raise UsageError("discriminator scores are reported for pix2pix runs only")
+    from translate.models.pix2pix import Pix2Pix
+
+    model = Pix2Pix(cfg, condition)
+    state = load_state(run_dir / "state.pt")
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+@torch.no_grad()
+def discriminator_matching(model, dataset, *, batch_size: int = 8, device="cpu", seed: int = 0) -> dict:
+    """How a conditioned pix2pix D scores real pairs under their own condition versus a wrong one
+    (mean logit, and the fraction of pairs scored higher when matched): a matching-aware D judges the
+    pair and its condition, not only realism."""
+    model = model.to(device)
+    conditions = _conditions_of(model.G, dataset)
+    if conditions is None or len(conditions) < 2:
+        raise UsageError("discriminator matching needs a conditioned model and at least 2 images")
+    order = derangement(len(conditions), torch.Generator().manual_seed(seed))
+    wrong = [conditions[i] for i in order]
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    matched, mismatched, start = [], [], 0
+
+    def score(A, B, conds):
+        if model.G.condition.kind == "label":
+            names = model.G.condition.label_names
+            conds = torch.tensor([names.index(x) if isinstance(x, str) else int(x) for x in conds], device=device)
+        c = model.d_condition(conds, A.shape[0], device)
+        return model.D(torch.cat([A, B], dim=1), c).float().flatten(1).mean(dim=1)
+
+    for batch in loader:
+        A, B = batch["A"].to(device), batch["B"].to(device)
+        n = A.shape[0]
+        matched.append(score(A, B, conditions[start : start + n]))
+        mismatched.append(score(A, B, wrong[start : start + n]))
+        start += n
+    m, w = torch.cat(matched), torch.cat(mismatched)
+    return {"matched_logit": round(float(m.mean()), 4), "mismatched_logit": round(float(w.mean()), 4),
+            "matched_higher": round(float((m > w).float().mean()), 4)}

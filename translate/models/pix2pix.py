@@ -120,7 +120,7 @@ class Pix2Pix(TranslationModel):
             return list(batch["text"])
         return None
 
-    def _d_condition(self, condition, batch_size: int, device) -> torch.Tensor | None:
+    def d_condition(self, condition, batch_size: int, device) -> torch.Tensor | None:
         if self.D_condition is None:
             return None
         if self.G.condition.kind == "label":
@@ -158,21 +158,21 @@ class Pix2Pix(TranslationModel):
 
     def d_loss(self, batch, out, ctx: StepContext):
         A, real_B, fake_B = batch["A"], batch["B"], out["fake_B"]
-        c_vec = self._d_condition(self._condition_of(batch), A.shape[0], A.device) if self.conditioned else None
+        c_vec = self.d_condition(self._condition_of(batch), A.shape[0], A.device) if self.conditioned else None
         critic = self._critic(batch, c_vec)
         if not (self.conditioned and self.cfg.mismatch):
             loss, logs = self.adversary.d_loss(critic, real_B, fake_B, ctx)
             return 0.5 * loss, {f"D_{k}": v for k, v in logs.items()}
         # Matching-aware D: the fake term is shared between generated pairs and mismatched real pairs.
         loss, logs = self.adversary.d_loss(critic, real_B, fake_B, ctx, fake_weight=0.5)
-        wrong = self._d_condition(self.mismatched_condition(batch), A.shape[0], A.device)
+        wrong = self.d_condition(self.mismatched_condition(batch), A.shape[0], A.device)
         loss_wrong = self.objective.d_fake(self._critic(batch, wrong)(real_B))
         logs["mismatch"] = loss_wrong.detach()
         return 0.5 * (loss + 0.5 * loss_wrong), {f"D_{k}": v for k, v in logs.items()}
 
     def g_loss(self, batch, out, ctx: StepContext):
         fake_B = out["fake_B"]
-        c_vec = self._d_condition(self._condition_of(batch), fake_B.shape[0], fake_B.device) if self.conditioned else None
+        c_vec = self.d_condition(self._condition_of(batch), fake_B.shape[0], fake_B.device) if self.conditioned else None
         adversarial = self.adversary.g_loss(self._critic(batch, c_vec), fake_B)
         l1 = (fake_B.float() - batch["B"].float()).abs().mean()
         loss = adversarial + self.cfg.lambda_L1 * l1
