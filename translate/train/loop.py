@@ -136,6 +136,55 @@ class _Optimization:
             self.scaler.load_state_dict(state["scaler"])
 
 
+def train_step(model: TranslationModel, batch: dict, d_opt: _Optimization, g_opt: _Optimization,
+               precision: Precision, ctx: StepContext, update_g: bool) -> dict:
+    """One iteration: G's forward, one D update, and a G update when `update_g`; returns detached
+    scalars to log."""
+    with precision.autocast(), torch.set_grad_enabled(update_g):
+        out = model.generate(batch)
+
+    set_requires_grad(model.d_modules(), True)
+    d_opt.zero_grad()
+    with precision.autocast():
+        loss_d, logs = model.d_loss(batch, detached(out), ctx)
+    stepped = d_opt.backward_and_step(loss_d)
+    d_opt.step_schedule()
+    if stepped:
+        model.after_d_step()
+    logs = {"loss_D": loss_d.detach(), **logs}
+    if d_opt.scaler.is_enabled():
+        logs.update({"amp_skipped_D": float(not stepped), "amp_scale_D": d_opt.scaler.get_scale()})
+
+    if update_g:
+        # D is frozen during G's step: its weights get no gradients, and no work is spent on them.
+        set_requires_grad(model.d_modules(), False)
+        g_opt.zero_grad()
+        with precision.autocast():
+            loss_g, logs_g = model.g_loss(batch, out, ctx)
+        stepped = g_opt.backward_and_step(loss_g)
+        g_opt.step_schedule()
+        set_requires_grad(model.d_modules(), True)
+        logs.update({"loss_G": loss_g.detach(), **logs_g})
+        if g_opt.scaler.is_enabled():
+            logs["amp_skipped_G"] = float(not stepped)
+    return logs
+
+
+def make_optimizations(model: TranslationModel, cfg: TrainConfig, precision: Precision, total_steps: int):
+    """D's and G's optimizer, lr schedule and GradScaler. G's schedule counts G updates
+    (total_steps / d_steps of them)."""
+    device = precision.device
+    constant_fraction = cfg.epochs / (cfg.epochs + cfg.epochs_decay)
+    d_schedule = lr_multiplier(cfg.lr_policy, total_steps, constant_fraction=constant_fraction)
+    g_schedule = lr_multiplier(cfg.lr_policy, max(total_steps // cfg.d_steps, 1), constant_fraction=constant_fraction)
+    name = model.objective.name
+    g_params, d_params = model.g_parameters(), model.d_parameters()
+    g_opt = _Optimization(g_params, make_optimizer(g_params, cfg, cfg.lr, name, device), g_schedule, precision.make_scaler())
+    d_opt = _Optimization(d_params, make_optimizer(d_params, cfg, cfg.lr_d or cfg.lr, name, device), d_schedule,
+                          precision.make_scaler())
+    return d_opt, g_opt
+
+
 def total_steps_for(cfg: TrainConfig, batches_per_epoch: int) -> int:
     if cfg.max_steps is not None:
         return cfg.max_steps
@@ -171,15 +220,7 @@ def fit(
     sampler = EpochSampler(len(train_set), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
     per_epoch = math.ceil(sampler.samples_per_rank / cfg.batch_size)
     total_steps = total_steps_for(cfg, per_epoch)
-    constant_fraction = cfg.epochs / (cfg.epochs + cfg.epochs_decay)
-    schedule = lr_multiplier(cfg.lr_policy, total_steps, constant_fraction=constant_fraction)
-    g_steps_total = max(total_steps // cfg.d_steps, 1)
-    g_schedule = lr_multiplier(cfg.lr_policy, g_steps_total, constant_fraction=constant_fraction)
-
-    opt_name = model.objective.name
-    g_params, d_params = model.g_parameters(), model.d_parameters()
-    g_opt = _Optimization(g_params, make_optimizer(g_params, cfg, cfg.lr, opt_name, device), g_schedule, precision.make_scaler())
-    d_opt = _Optimization(d_params, make_optimizer(d_params, cfg, cfg.lr_d or cfg.lr, opt_name, device), schedule, precision.make_scaler())
+    d_opt, g_opt = make_optimizations(model, cfg, precision, total_steps)
 
     # Every rank draws its own randomness (dropout, pools, penalty interpolates) from its own stream.
     torch.manual_seed(cfg.seed * 7919 + 1 + dist.rank)
@@ -268,33 +309,7 @@ def fit(
                 ctx.step = step
                 update_g = (step + 1) % cfg.d_steps == 0
 
-                with precision.autocast(), torch.set_grad_enabled(update_g):
-                    out = model.generate(batch)
-
-                set_requires_grad(model.d_modules(), True)
-                d_opt.zero_grad()
-                with precision.autocast():
-                    loss_d, logs_d = model.d_loss(batch, detached(out), ctx)
-                stepped = d_opt.backward_and_step(loss_d)
-                d_opt.step_schedule()
-                if stepped:
-                    model.after_d_step()
-                means.add({"loss_D": loss_d.detach(), **logs_d})
-                if d_opt.scaler.is_enabled():
-                    means.add({"amp_skipped_D": float(not stepped), "amp_scale_D": d_opt.scaler.get_scale()})
-
-                if update_g:
-                    set_requires_grad(model.d_modules(), False)
-                    g_opt.zero_grad()
-                    with precision.autocast():
-                        loss_g, logs_g = model.g_loss(batch, out, ctx)
-                    stepped = g_opt.backward_and_step(loss_g)
-                    g_opt.step_schedule()
-                    if g_opt.scaler.is_enabled():
-                        means.add({"amp_skipped_G": float(not stepped)})
-                    set_requires_grad(model.d_modules(), True)
-                    means.add({"loss_G": loss_g.detach(), **logs_g})
-                del out
+                means.add(train_step(model, batch, d_opt, g_opt, precision, ctx, update_g))
 
                 step += 1
                 interval_steps += 1
