@@ -73,6 +73,12 @@ def test_patchgan_receptive_field_is_70_by_formula_and_by_gradient():
     assert int(cols.max() - cols.min() + 1) == 70
 
 
+def test_receptive_fields_of_other_depths():
+    fields = [create_discriminator("n_layers", n_layers=n, ndf=2).receptive_field for n in (1, 2, 3, 4)]
+    assert fields == [16, 34, 70, 142]
+    assert create_discriminator("discogan", ndf=2).receptive_field == 94
+
+
 def test_multiscale_discriminator_returns_one_map_per_scale():
     net = create_discriminator("multiscale", ndf=4, num_scales=3)
     outs = net(images(2, 128))
