@@ -42,8 +42,8 @@ cheap route; LAPACK's SVD took 0.2-5 s for the largest layer alone). Adam at lr 
 at most ~1e-3 in 5 steps, a small change against weights of scale ~2e-2, so the stale dW stays close.
 
 All state (u, v, dW, gamma, the step counter) lives in buffers of the parametrization modules, so
-the discriminator's own `state_dict()` carries it for an exact resume and DDP broadcasts it from rank
-0 before each forward (dW is as large as W, so SR doubles what that broadcast moves). The power
+the discriminator's own `state_dict()` carries it for an exact resume; the ranks of a multi-process
+run apply identical averaged updates and so compute identical buffers (translate.train.distributed). The power
 iteration runs in float32 (float64 for float64 weights) and the SVD in float64, with autocast
 disabled, so bf16 and fp16 autocast only affect the layer's own conv or matmul.
 
