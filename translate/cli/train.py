@@ -118,7 +118,8 @@ def train(args) -> int:
             resolved = resolve_dataset(cfg.data, root=cfg.datasets_root, download=False)
         if spec.paired and not resolved.paired:
             raise UsageError(f"{args.model} needs paired data, and {cfg.data} is unpaired; use cyclegan or discogan")
-        transform = TransformConfig(size=cfg.size, preprocess=cfg.preprocess, flip=cfg.flip, multiple=multiple)
+        transform = TransformConfig(size=cfg.size, load_size=cfg.load_size, preprocess=cfg.preprocess, flip=cfg.flip,
+                                    multiple=multiple)
         train_set = open_dataset(resolved, "train", direction=cfg.direction, transform=transform, seed=cfg.seed,
                                  pairing="paired" if spec.paired else "unpaired")
         preview_split = "test" if "test" in resolved.splits else "val" if "val" in resolved.splits else "train"

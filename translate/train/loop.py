@@ -90,8 +90,8 @@ def make_optimizer(params, cfg: TrainConfig, lr: float, objective_name: str, dev
     # Fused kernels on CUDA (one launch for all parameters); foreach elsewhere.
     fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, **fast)
-    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), **fast)
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=cfg.weight_decay, **fast)
+    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay, **fast)
 
 
 class _Optimization:
