@@ -27,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="model", metavar="{" + ",".join(MODEL_NAMES) + "}")
     for name, spec in available_models().items():
-        p = sub.add_parser(name, help=spec.summary, description=f"{name}: {spec.summary}. Defaults are the published ones.")
+        presets = "".join(f" Preset {preset}: {', '.join(f'{k}={v}' for k, v in settings.items())}."
+                          for preset, settings in spec.config_class.PRESETS.items())
+        p = sub.add_parser(name, help=spec.summary,
+                           description=f"{name}: {spec.summary}. Defaults are the published ones.{presets}")
         add_config_arguments(p, spec.config_class)
     return parser
 
