@@ -6,12 +6,12 @@ unpaired images of the two domains. The full objective (eq. 3), in the reference
       + lambda_A * |G_B(G_A(a)) - a|_1  +  lambda_B * |G_A(G_B(b)) - b|_1      (eq. 2, cycle consistency)
       + lambda_idt * (lambda_B * |G_A(b) - b|_1  +  lambda_A * |G_B(a) - a|_1)  (sec. 5.2, identity)
 
-D_A judges domain B (real b against G_A's outputs), D_B judges domain A. The published choices: the
-least-squares objective (sec. 4, "we replace the negative log likelihood objective by a least-squares
-loss"), lambda = 10 in each direction, the identity term at 0.5 lambda (used for painting <-> photo, where
-it keeps the colours of the input), and D trained on a history of the 50 latest generated images
-(sec. 4, after Shrivastava et al. 2017), each D's loss halved ("we divide the objective by 2 while
-optimizing D, which slows down the rate at which D learns relative to the rate of G").
+D_A judges domain B (real b against G_A's outputs), D_B judges domain A. The published choices
+(sec. 4 and appendix 7): a least-squares GAN objective in place of the log-likelihood one, lambda = 10
+in each direction, the identity term at 0.5 lambda (used for painting <-> photo, where it keeps the
+colours of the input), D trained on a history of the 50 latest generated images (after Shrivastava et
+al. 2017), and each D's loss halved, as in the reference code and in pix2pix (Isola et al. 2017,
+sec. 3.3), so that D learns more slowly than G.
 
 Logged as the reference logs them: D_A, D_B, G_A, G_B, cycle_A, cycle_B, idt_A, idt_B.
 """

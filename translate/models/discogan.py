@@ -2,7 +2,7 @@
 Networks"): two encoder-decoder generators without skips, G_A: A -> B and G_B: B -> A, and two
 discriminators, each of which also returns its intermediate features.
 
-The paper's generator loss (eqs. 5-8) is, for each direction, an adversarial term plus the
+The paper's generator loss is, for each direction, an adversarial term plus the
 reconstruction of the input after a round trip, with reconstruction measured by the squared error:
 
     L_G = L_GAN_B + L_CONST_A + L_GAN_A + L_CONST_B,    L_CONST_A = d(G_B(G_A(a)), a) = mean (.)^2
@@ -197,7 +197,7 @@ class DiscoGAN(TranslationModel):
         real_A, real_B = batch["A"], batch["B"]
         G_A, fm_A = self._adversarial(self.D_A, real_B, out["fake_B"])
         G_B, fm_B = self._adversarial(self.D_B, real_A, out["fake_A"])
-        rec_A = mse(out["rec_A"], real_A)  # L_CONST_A, eq. 6
+        rec_A = mse(out["rec_A"], real_A)  # L_CONST_A: the round trip a -> B -> A
         rec_B = mse(out["rec_B"], real_B)
         rate = self.rate(ctx.step)
         adversarial = cfg.gan_weight * (G_A + G_B) + cfg.fm_weight * (fm_A + fm_B)
