@@ -27,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="model", metavar="{" + ",".join(MODEL_NAMES) + "}")
     for name, spec in available_models().items():
-        p = sub.add_parser(name, help=spec.summary, description=f"{name}: {spec.summary}. Defaults are the published ones.")
+        presets = "".join(f" Preset {preset}: {', '.join(f'{k}={v}' for k, v in settings.items())}."
+                          for preset, settings in spec.config_class.PRESETS.items())
+        p = sub.add_parser(name, help=spec.summary,
+                           description=f"{name}: {spec.summary}. Defaults are the published ones.{presets}")
         add_config_arguments(p, spec.config_class)
     return parser
 
@@ -118,7 +121,8 @@ def train(args) -> int:
             resolved = resolve_dataset(cfg.data, root=cfg.datasets_root, download=False)
         if spec.paired and not resolved.paired:
             raise UsageError(f"{args.model} needs paired data, and {cfg.data} is unpaired; use cyclegan or discogan")
-        transform = TransformConfig(size=cfg.size, preprocess=cfg.preprocess, flip=cfg.flip, multiple=multiple)
+        transform = TransformConfig(size=cfg.size, load_size=cfg.load_size, preprocess=cfg.preprocess, flip=cfg.flip,
+                                    multiple=multiple)
         train_set = open_dataset(resolved, "train", direction=cfg.direction, transform=transform, seed=cfg.seed,
                                  pairing="paired" if spec.paired else "unpaired")
         preview_split = "test" if "test" in resolved.splits else "val" if "val" in resolved.splits else "train"

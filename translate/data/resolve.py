@@ -15,6 +15,7 @@ and whether it carries conditions.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -23,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from translate.data.download import download_dataset, folder_lock
+from translate.data.download import OFFLINE_HINT, download_dataset, folder_lock
 from translate.data.layouts import (
     PAIRED_LAYOUTS,
     Conditions,
@@ -231,10 +232,19 @@ def resolve_dataset(
                     f"{entry.name} is not in {root}/; run `translate-data download {entry.name}` "
                     f"(needs internet) or {OFFLINE_FALLBACK}"
                 )
+            root_existed = root.exists()
             try:
                 folder = download_dataset(entry.name, root=root, mirror=mirror, progress=progress)
             except UsageError as error:
-                raise UsageError(f"{entry.name} is not in {root}/ and the download failed: {error}") from None
+                if not root_existed:  # leave no trace of the attempt: the (empty) root it created goes too
+                    with contextlib.suppress(OSError):
+                        root.rmdir()
+                # The download's own advice names flags of translate-data; here we say which command to run.
+                reason = str(error).removesuffix(f"; {OFFLINE_HINT}")
+                raise UsageError(
+                    f"{entry.name} is not in {root}/ and could not be downloaded ({reason}); run "
+                    f"`translate-data download {entry.name}` when online (or with --mirror URL), or {OFFLINE_FALLBACK}"
+                ) from None
         return _describe_folder(text, folder, "registry", swap=swap, canonical=entry.name, layout=layout)
 
     if not _looks_like_path(text) and (root / text).is_dir():

@@ -36,6 +36,7 @@ class TrainConfig:
     datasets_root: str = option("datasets", "folder that holds downloaded and generated datasets", flag="--datasets")
     direction: str = option("a2b", "translate A to B (a2b) or B to A (b2a)", choices=("a2b", "b2a"))
     size: int = option(256, "crop size fed to the networks (load size scales with it: 286 for 256)")
+    load_size: int | None = option(None, "resize images to this before cropping (default: size * 286 / 256)")
     preprocess: str = option(
         "resize_and_crop", "how training images are sized",
         choices=("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"),
@@ -49,6 +50,7 @@ class TrainConfig:
     lr_d: float | None = option(None, "learning rate of D (default: --lr)")
     beta1: float = option(0.5, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")
+    weight_decay: float = option(0.0, "L2 weight decay of both optimizers")
     optimizer: str = option("auto", "auto = the objective's choice (RMSProp for wgan, Adam otherwise)", choices=("auto", "adam", "rmsprop"))
     lr_policy: str = option("linear", "lr schedule", choices=("linear", "constant", "step", "cosine"))
     d_steps: int = option(1, "D updates per G update (k of Goodfellow et al.'s Algorithm 1)")
@@ -92,6 +94,8 @@ class TrainConfig:
             raise UsageError("--epochs and --epochs-decay must be >= 0 and not both 0")
         if self.lr <= 0 or (self.lr_d is not None and self.lr_d <= 0):
             raise UsageError("learning rates must be positive")
+        if self.weight_decay < 0:
+            raise UsageError(f"--weight-decay must be >= 0, got {self.weight_decay}")
         if self.workers < 0:
             raise UsageError("--workers must be >= 0")
         if not self.data:

@@ -88,10 +88,10 @@ def make_optimizer(params, cfg: TrainConfig, lr: float, objective_name: str, dev
     if kind == "auto":
         kind = "rmsprop" if objective_name == "wgan" else "adam"
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=device.type == "cuda")
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=cfg.weight_decay, foreach=device.type == "cuda")
     # Fused Adam, on CUDA and on CPU alike: on this project's 2-core CPU one step of the 42 M
     # parameters of unet_128 took 0.30 s fused, 0.56 s plain and 1.13 s with foreach.
-    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=True)
+    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay, fused=True)
 
 
 class _Optimization:

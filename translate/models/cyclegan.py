@@ -1,0 +1,170 @@
+"""CycleGAN (Zhu et al. 2017, "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial
+Networks"): two generators, G_A: A -> B and G_B: B -> A, each with its own discriminator, trained on
+unpaired images of the two domains. The full objective (eq. 3), in the reference implementation's names:
+
+    L = L_GAN(G_A, D_A)  +  L_GAN(G_B, D_B)                                    (eq. 1, twice)
+      + lambda_A * |G_B(G_A(a)) - a|_1  +  lambda_B * |G_A(G_B(b)) - b|_1      (eq. 2, cycle consistency)
+      + lambda_idt * (lambda_B * |G_A(b) - b|_1  +  lambda_A * |G_B(a) - a|_1)  (sec. 5.2, identity)
+
+D_A judges domain B (real b against G_A's outputs), D_B judges domain A. The published choices
+(sec. 4 and appendix 7): a least-squares GAN objective in place of the log-likelihood one, lambda = 10
+in each direction, the identity term at 0.5 lambda (used for painting <-> photo, where it keeps the
+colours of the input), D trained on a history of the 50 latest generated images (after Shrivastava et
+al. 2017), and each D's loss halved, as in the reference code and in pix2pix (Isola et al. 2017,
+sec. 3.3), so that D learns more slowly than G.
+
+Logged as the reference logs them: D_A, D_B, G_A, G_B, cycle_A, cycle_B, idt_A, idt_B.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from translate.core.noise import InstanceNoise
+from translate.core.objectives import get_objective
+from translate.core.pool import HistoryPool
+from translate.core.spectral import apply_d_regularizer
+from translate.errors import UsageError
+from translate.models.base import Adversary, StepContext, TranslationModel
+from translate.nets.factory import create_discriminator, create_generator
+from translate.train.config import TrainConfig, option
+
+
+@dataclass
+class CycleGANConfig(TrainConfig):
+    """The published CycleGAN defaults (Zhu et al. 2017, sec. 4 and appendix 7; the reference
+    implementation's options, which the paper's numbers match)."""
+
+    netG: str = option("resnet_9blocks", "generator architecture (9 residual blocks for 256 px)", flag="--netG")
+    netD: str = option("basic", "discriminator architecture (basic: the 70x70 PatchGAN)", flag="--netD")
+    ngf: int = option(64, "generator width (filters in the first layer)")
+    ndf: int = option(64, "discriminator width")
+    norm: str = option("instance", "normalization layers", choices=("instance", "batch", "none"))
+    dropout: bool = option(False, "dropout in the generators (CycleGAN has none)")
+    objective: str = option("lsgan", "GAN objective (CycleGAN: least squares)",
+                            choices=("minimax", "nsgan", "vanilla", "lsgan", "hinge", "wgan", "wgan-gp"))
+    lambda_A: float = option(10.0, "weight of the cycle loss |G_B(G_A(a)) - a|", flag="--lambda-A")
+    lambda_B: float = option(10.0, "weight of the cycle loss |G_A(G_B(b)) - b|", flag="--lambda-B")
+    lambda_identity: float = option(0.5, "weight of the identity loss |G_A(b) - b|, as a fraction of the cycle "
+                                    "weight (0 turns it off)")
+    pool_size: int = option(50, "generated images kept for each D (0: D sees only the newest)")
+    size: int = option(256, "crop size fed to the networks (load size 286 for 256)")
+    batch_size: int = option(1, "images per step per process")
+    lr: float = option(2e-4, "learning rate of G (and of D unless --lr-d)")
+    beta1: float = option(0.5, "Adam beta1")
+    epochs: int = option(100, "epochs at the initial learning rate")
+    epochs_decay: int = option(100, "epochs of linear decay to zero after those")
+
+    #: "quick": a small configuration that trains on synth-photo2vangogh in minutes on a laptop CPU
+    #: (measured in docs/unpaired.md): 128 px, quarter-width networks with 6 residual blocks, a fixed
+    #: step budget whose second half decays the lr linearly to zero, and bf16 where the CPU has it.
+    #: For a fixed CPU budget, more steps of narrower networks beat fewer steps of wider ones, and the
+    #: identity term is worth its cost: without it the colours of the translations drift.
+    PRESETS: ClassVar[dict[str, dict]] = {
+        "quick": {
+            "size": 128,
+            "ngf": 16,
+            "ndf": 16,
+            "netG": "resnet_6blocks",
+            "max_steps": 1500,
+            "amp": "auto",
+            "sample_every": 250,
+            "checkpoint_every": 500,
+            "spectral_every": 250,
+        },
+    }
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("lambda_A", "lambda_B", "lambda_identity"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.pool_size < 0:
+            raise UsageError(f"--pool-size must be >= 0, got {self.pool_size}")
+
+
+def l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference, in float32 whatever precision the networks ran in."""
+    return (x.float() - y.float()).abs().mean()
+
+
+class CycleGAN(TranslationModel):
+    generator_names = ("G_A", "G_B")
+    discriminator_names = ("D_A", "D_B")
+
+    def __init__(self, cfg: CycleGANConfig):
+        super().__init__(get_objective(cfg.objective))
+        self.cfg = cfg
+
+        def generator():
+            return create_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout)
+
+        def discriminator():
+            return create_discriminator(cfg.netD, ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=cfg.norm)
+
+        self.G_A = generator()  # A -> B
+        self.G_B = generator()  # B -> A
+        self.D_A = discriminator()  # real B vs G_A(a)
+        self.D_B = discriminator()  # real A vs G_B(b)
+        self.d_regularizers = [
+            r for r in (apply_d_regularizer(D, cfg.d_reg, static_rank=cfg.sr_rank, refresh_every=cfg.sr_refresh)
+                        for D in (self.D_A, self.D_B)) if r is not None
+        ]
+        noise = InstanceNoise(cfg.instance_noise, anneal_steps=cfg.max_steps or 10_000) if cfg.instance_noise > 0 else None
+        self.adversary = Adversary(self.objective, noise)
+        # One history per discriminator, with its own seeded stream (saved in extra_state for resume).
+        self.fake_B_pool = HistoryPool(cfg.pool_size, generator=torch.Generator().manual_seed(cfg.seed * 1009 + 1))
+        self.fake_A_pool = HistoryPool(cfg.pool_size, generator=torch.Generator().manual_seed(cfg.seed * 1009 + 2))
+
+    # ---- the losses ------------------------------------------------------------------------------
+    def generate(self, batch):
+        real_A, real_B = batch["A"], batch["B"]
+        fake_B = self.G_A(real_A)
+        fake_A = self.G_B(real_B)
+        return {"fake_B": fake_B, "rec_A": self.G_B(fake_B), "fake_A": fake_A, "rec_B": self.G_A(fake_A)}
+
+    def d_loss(self, batch, out, ctx: StepContext):
+        # Each D sees, as fakes, images drawn from the history of generated ones (sec. 4).
+        fake_B = self.fake_B_pool.query(out["fake_B"])
+        fake_A = self.fake_A_pool.query(out["fake_A"])
+        loss_A, logs_A = self.adversary.d_loss(self.D_A, batch["B"], fake_B, ctx)
+        loss_B, logs_B = self.adversary.d_loss(self.D_B, batch["A"], fake_A, ctx)
+        # Halved (sec. 4): the whole of each D's loss, its gradient penalty included, so the
+        # penalty keeps its published weight relative to the objective.
+        D_A, D_B = 0.5 * loss_A, 0.5 * loss_B
+        logs = {"D_A": D_A.detach(), "D_B": D_B.detach()}
+        logs.update({f"D_A_{k}": v for k, v in logs_A.items()})
+        logs.update({f"D_B_{k}": v for k, v in logs_B.items()})
+        return D_A + D_B, logs
+
+    def g_loss(self, batch, out, ctx: StepContext):
+        cfg = self.cfg
+        real_A, real_B = batch["A"], batch["B"]
+        G_A = self.adversary.g_loss(self.D_A, out["fake_B"])  # eq. 1: G_A fools D_A
+        G_B = self.adversary.g_loss(self.D_B, out["fake_A"])
+        cycle_A = cfg.lambda_A * l1(out["rec_A"], real_A)  # eq. 2, forward cycle a -> G_A -> G_B -> a
+        cycle_B = cfg.lambda_B * l1(out["rec_B"], real_B)  # eq. 2, backward cycle
+        loss = G_A + G_B + cycle_A + cycle_B
+        logs = {"G_A": G_A.detach(), "G_B": G_B.detach(), "cycle_A": cycle_A.detach(), "cycle_B": cycle_B.detach()}
+        if cfg.lambda_identity > 0:
+            # sec. 5.2: a generator given an image of its target domain should leave it as it is.
+            idt_A = cfg.lambda_identity * cfg.lambda_B * l1(self.G_A(real_B), real_B)
+            idt_B = cfg.lambda_identity * cfg.lambda_A * l1(self.G_B(real_A), real_A)
+            loss = loss + idt_A + idt_B
+            logs.update({"idt_A": idt_A.detach(), "idt_B": idt_B.detach()})
+        return loss, logs
+
+    def visuals(self, batch, out):
+        return [("real_A", batch["A"]), ("fake_B", out["fake_B"]), ("rec_A", out["rec_A"]),
+                ("real_B", batch["B"]), ("fake_A", out["fake_A"]), ("rec_B", out["rec_B"])]
+
+    # ---- exact resume ----------------------------------------------------------------------------
+    def extra_state(self) -> dict:
+        return {"fake_B_pool": self.fake_B_pool.state_dict(), "fake_A_pool": self.fake_A_pool.state_dict()}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.fake_B_pool.load_state_dict(state["fake_B_pool"])
+        self.fake_A_pool.load_state_dict(state["fake_A_pool"])
