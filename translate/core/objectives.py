@@ -32,18 +32,24 @@ from typing import Callable, Sequence, Union
 import torch
 import torch.nn.functional as F
 
+from translate.errors import UsageError
+
 Logits = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 OBJECTIVE_NAMES = ("minimax", "nsgan", "lsgan", "hinge", "wgan", "wgan-gp")
 ALIASES = {"vanilla": "nsgan", "gan": "nsgan", "mmgan": "minimax", "ls": "lsgan", "wgangp": "wgan-gp"}
 
 
+def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    # Losses are computed in float32 even when the network ran under autocast: a bf16 mean over a
+    # 30x30 PatchGAN map loses most of its digits. float64 logits stay float64.
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def _mean_over(logits: Logits, term: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     if isinstance(logits, torch.Tensor):
-        # Losses are computed in float32 even when the network ran under autocast: a bf16 mean over a
-        # 30x30 PatchGAN map loses most of its digits.
-        return term(logits.float()).mean()
-    parts = [term(t.float()).mean() for t in logits]
+        return term(_at_least_float32(logits)).mean()
+    parts = [term(_at_least_float32(t)).mean() for t in logits]
     if not parts:
         raise ValueError("empty list of logits")
     return torch.stack(parts).mean()
@@ -105,7 +111,7 @@ def canonical_objective_name(name: str) -> str:
     key = name.strip().lower().replace("_", "-")
     key = ALIASES.get(key, key)
     if key not in OBJECTIVE_NAMES:
-        raise ValueError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVE_NAMES)}")
+        raise UsageError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVE_NAMES)}")
     return key
 
 
