@@ -21,38 +21,36 @@ class LabConfig:
     """One run of the lab. The defaults are the tuned ones of docs/lab.md."""
 
     objective: str = "wgan-gp"
-    d_reg: str = "none"
+    d_reg: str = "none"  # none | sn | sr-static | sr-dynamic (translate.core.spectral)
     mixture: str = "ring8"
     seed: int = 0
-    steps: int = 2000  # generator updates
-    d_steps: int = 1  # discriminator updates per generator update
-    batch_size: int = 256
-    z_dim: int = 2
-    g_width: int = 256
-    g_depth: int = 3
-    d_width: int = 256
+    steps: int = 5000  # generator updates
+    d_steps: int = 3  # discriminator updates per generator update
+    batch_size: int = 128
+    z_dim: int = 2  # G's latent: N(0, I)
+    g_width: int = 128
+    g_depth: int = 4  # hidden layers
+    g_skip: float = 0.5  # G(z) = MLP(z) + g_skip * z[:, :2]
+    d_width: int = 64
     d_depth: int = 3
+    d_fourier_features: int = 64  # random Fourier features of D's input; 0: a plain MLP on (x, y)
+    d_fourier_sigma: float = 1.5  # std of their frequencies, cycles per training-coordinate unit
     negative_slope: float = 0.0  # 0: ReLU; > 0: LeakyReLU, in both networks
-    d_fourier_features: int = 0
-    d_fourier_sigma: float = 3.0
-    g_skip: float = 0.0
-    g_batch_norm: int = 0  # batch norm after G's hidden layers (PacGAN's G has it)
-    lr_g: float = 1e-3
-    lr_d: float = 1e-3
+    lr_g: float = 2e-3
+    lr_d: float = 2e-3
     beta1: float = 0.5
     beta2: float = 0.9
     rmsprop_lr: float = 5e-5  # WGAN with clipping uses RMSProp (Arjovsky et al. 2017, Algorithm 1)
-    lr_decay_from: float = 0.5  # fraction of `steps` after which both lrs decay linearly to lr_floor
+    lr_decay_from: float = 0.75  # fraction of `steps` after which both lrs decay linearly to lr_floor
     lr_floor: float = 0.0  # as a fraction of the initial lr
-    gp_weight: float = 10.0  # WGAN-GP lambda (Gulrajani et al. 2017)
+    gp_weight: float = 1.0  # WGAN-GP lambda (Gulrajani et al. use 10 for images, 0.1 for their toys)
     clip_value: float = 0.01  # WGAN's c (Arjovsky et al. 2017)
-    instance_noise: float = 0.0  # std (in training coordinates) of noise on D's inputs, annealed to 0
-    instance_noise_until: float = 0.75  # fraction of `steps` at which the noise reaches 0
-    sr_static_rank: int = 8  # i of static spectral regularization
-    sr_refresh_every: int = 10  # D steps between SVD refreshes of spectral regularization
+    instance_noise: float = 0.0  # std (training coordinates) of Gaussian noise on D's inputs (seed 002)
+    instance_noise_until: float = 0.75  # fraction of `steps` over which that std anneals linearly to 0
+    sr_static_rank: int = 2  # i of static spectral regularization (translate.core default)
+    sr_refresh_every: int = 5  # D steps between SVD refreshes (Liu et al.'s released code: 5)
     eval_samples: int = EVAL_SAMPLES
     precision: str = "fp32"  # or "bf16": CPU autocast for the training passes (evaluation stays fp32)
-    data_scale: float = 0.0  # training coordinates are data / data_scale; 0: the largest |mode mean|
 
     def validate(self) -> "LabConfig":
         """Normalise names and check values; raises UsageError with a one-line reason."""

@@ -27,8 +27,8 @@ BEST_SEEDS = 10
 
 # PacGAN's Table 1 (Lin et al. 2018), 10 trials each: (modes, high-quality %, reverse KL).
 PACGAN_TABLE1 = {
-    "grid25": [("GAN", 17.3, 94.8, 0.70), ("PacGAN2", 23.8, 91.3, 0.13), ("PacGAN3", 24.6, 94.2, 0.06), ("PacGAN4", 24.8, 93.6, 0.04)],
-    "ring8": [("GAN", 6.3, 98.2, 0.45), ("PacGAN2", 7.9, 95.6, 0.07), ("PacGAN3", 7.9, 96.3, 0.07), ("PacGAN4", 7.8, 98.0, 0.12)],
+    "grid25": [("GAN", 17.3, 94.8, 0.70), ("PacGAN4", 24.8, 93.6, 0.04)],
+    "ring8": [("GAN", 6.3, 98.2, 0.45), ("PacGAN2", 7.9, 95.6, 0.07)],
 }
 
 
@@ -147,6 +147,7 @@ class Summary:
     reverse_kl: tuple[float, float] | None  # over the seeds that had any high-quality sample
     reverse_kl_missing: int  # seeds without a single high-quality sample
     seconds: tuple[float, float]
+    cpu_seconds: tuple[float, float]
     all_modes_seeds: int  # seeds that captured every mode
 
 
@@ -184,6 +185,7 @@ def summarize(results: list[dict]) -> list[Summary]:
                 reverse_kl=mean_and_standard_error(rkls) if rkls else None,
                 reverse_kl_missing=len(runs) - len(rkls),
                 seconds=mean_and_standard_error(r["seconds"] for r in runs),
+                cpu_seconds=mean_and_standard_error(r.get("cpu_seconds", r["seconds"]) for r in runs),
                 all_modes_seeds=sum(r["modes"] == r["num_modes"] for r in runs),
             )
         )
@@ -215,13 +217,13 @@ def summary_row(s: Summary, label: str | None = None) -> str:
     name = label or f"{s.objective} | {s.d_reg}"
     return (
         f"| {name} | {s.seeds} | {_pm(s.modes, 1)} | {_pm(s.strict_modes, 1)} | {_pm(s.high_quality, 1)} | "
-        f"{rkl} | {s.all_modes_seeds}/{s.seeds} | {_pm(s.seconds, 1)} |"
+        f"{rkl} | {s.all_modes_seeds}/{s.seeds} | {_pm(s.seconds, 0)} | {_pm(s.cpu_seconds, 0)} |"
     )
 
 
 HEADER = (
-    "| objective | D reg | seeds | modes | modes (>= 20) | high quality % | reverse KL | all modes | time (s) |\n"
-    "|---|---|---|---|---|---|---|---|---|"
+    "| objective | D reg | seeds | modes | modes (>= 20) | high quality % | reverse KL | all modes | wall (s) | CPU (s) |\n"
+    "|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -234,12 +236,17 @@ def render_markdown(summaries: list[Summary], best: dict[str, Summary], override
         "2,500 samples per run; a sample is high quality within 3 std of its nearest mode; a mode is captured "
         "with >= 1 high-quality sample (and counted in 'modes (>= 20)' with >= 20); reverse KL is that of the "
         "histogram of high-quality samples over the modes against uniform. 'all modes' counts the seeds that "
-        "captured every mode. Times are seconds of one run on one CPU thread of a shared 2-core machine.",
+        "captured every mode. Times are per run, on one torch thread of a 2-core machine shared with other jobs "
+        "(load 5-10 during the sweep): wall seconds, and the process's CPU seconds, which the sharing inflates less.",
         "",
-        f"Shared settings: {config.steps} G steps, {config.d_steps} D step(s) per G step, batch {config.batch_size}, "
-        f"G {config.g_depth}x{config.g_width}, D {config.d_depth}x{config.d_width}, Adam lr G {config.lr_g:g} / "
-        f"D {config.lr_d:g} (betas {config.beta1:g}, {config.beta2:g}; RMSProp {config.rmsprop_lr:g} for wgan), "
-        f"linear lr decay to {config.lr_floor:g} from {config.lr_decay_from:.0%} of the steps. "
+        f"Shared settings (LabConfig defaults{', with ' + ', '.join(f'{k}={v}' for k, v in overrides.items()) if overrides else ''}): "
+        f"{config.steps} G steps, {config.d_steps} D steps per G step, batch {config.batch_size}; "
+        f"G: {config.g_depth} hidden ReLU layers of {config.g_width} plus the skip {config.g_skip:g} z; "
+        f"D: {config.d_fourier_features} random Fourier features (sigma {config.d_fourier_sigma:g}), "
+        f"{config.d_depth} hidden ReLU layers of {config.d_width}; Adam lr {config.lr_g:g} (G) / {config.lr_d:g} (D), "
+        f"betas ({config.beta1:g}, {config.beta2:g}), RMSProp lr {config.rmsprop_lr:g} for wgan (clip {config.clip_value:g}); "
+        f"WGAN-GP lambda {config.gp_weight:g}; both lrs decay linearly to {config.lr_floor:g} over the last "
+        f"{1 - config.lr_decay_from:.0%} of the steps. "
         f"Whole sweep: {wall_seconds / 60:.1f} min of wall time for the runs trained in this invocation.",
         "",
     ]
@@ -261,11 +268,40 @@ def render_markdown(summaries: list[Summary], best: dict[str, Summary], override
             ]
         lines += [
             f"PacGAN's Table 1 on {mixture} (10 trials): "
-            + "; ".join(f"{name} {m} modes, {hq}% high quality, reverse KL {kl}" for name, m, hq, kl in PACGAN_TABLE1[mixture])
+            + "; ".join(f"{name} {m} modes, {hq}% high quality, reverse KL {kl:.2f}" for name, m, hq, kl in PACGAN_TABLE1[mixture])
             + ".",
             "",
         ]
     return "\n".join(lines)
+
+
+SNAPSHOT_FRACTIONS = (0.0, 0.1, 0.25, 0.5, 1.0)
+
+
+def draw_figure(path: str, mixture: str, specs: list[tuple[str, RunSpec]], overrides: dict | None = None, log=print) -> None:
+    """Train each (label, spec) again with snapshots and draw one row of panels per run into `path`."""
+    import torch
+
+    from translate.lab.mixtures import get_mixture
+    from translate.lab.plot import plot_runs
+    from translate.lab.train import train_mog
+
+    torch.set_num_threads(1)
+    rows = []
+    for label, spec in specs:
+        config = spec.config(overrides)
+        steps = tuple(sorted({round(config.steps * f) for f in SNAPSHOT_FRACTIONS}))
+        result = train_mog(config, snapshot_steps=steps)
+        m = result.metrics
+        rows.append((f"{label}\n{m.modes}/{m.num_modes} modes, HQ {100 * m.high_quality_fraction:.1f}%", result.snapshots))
+        log(f"figure row {label}: modes {m.modes}/{m.num_modes}, HQ {100 * m.high_quality_fraction:.1f}%")
+    plot_runs(rows, get_mixture(mixture), path)
+
+
+def worst_unregularized(summaries: list[Summary], mixture: str) -> Summary:
+    """The objective that loses most modes without a D regularizer: the figure's collapse example."""
+    candidates = [s for s in summaries if s.mixture == mixture and s.d_reg == "none"]
+    return max(candidates, key=ranking_key)
 
 
 def _parse_overrides(items: list[str]) -> dict:
@@ -295,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=SWEEP_SEEDS)
     parser.add_argument("--best-seeds", type=int, default=BEST_SEEDS)
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="LabConfig overrides for every run")
+    parser.add_argument("--figure", metavar="FILE.png", help="also draw the best and the most collapsed run (seed 0)")
+    parser.add_argument("--figure-mixture", default="grid25", choices=MIXTURE_NAMES)
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:
@@ -313,6 +351,19 @@ def main(argv: list[str] | None = None) -> int:
             best_specs = grid_specs([mixture], [chosen.objective], [chosen.d_reg], range(args.best_seeds))
             best[mixture] = summarize(run_all(best_specs, args.cache, workers=args.workers, overrides=overrides, log=log))[0]
         text = render_markdown(summaries, best, overrides, time.perf_counter() - started)
+        if args.figure and args.figure_mixture in best:
+            good, bad = best[args.figure_mixture], worst_unregularized(summaries, args.figure_mixture)
+            draw_figure(
+                args.figure,
+                args.figure_mixture,
+                [
+                    (f"{bad.objective}, d-reg none", RunSpec(args.figure_mixture, bad.objective, "none", 0)),
+                    (f"{good.objective}, d-reg {good.d_reg}", RunSpec(args.figure_mixture, good.objective, good.d_reg, 0)),
+                ],
+                overrides,
+                log=log,
+            )
+            log(f"wrote {args.figure}")
         out_dir = os.path.dirname(os.path.abspath(args.out))
         os.makedirs(out_dir, exist_ok=True)
         with open(args.out, "w") as f:
