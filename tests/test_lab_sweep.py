@@ -1,0 +1,96 @@
+"""The sweep's bookkeeping: mean ± standard error, the choice of the best configuration, resuming."""
+
+import json
+import math
+from dataclasses import asdict
+
+import pytest
+
+from translate.lab import sweep
+from translate.lab.sweep import RunSpec, mean_and_standard_error, pick_best, render_markdown, run_all, summarize
+
+
+def _result(mixture="grid25", objective="nsgan", d_reg="none", seed=0, modes=25, hq=0.95, rkl=0.02, seconds=10.0):
+    return {
+        "mixture": mixture,
+        "objective": objective,
+        "d_reg": d_reg,
+        "seed": seed,
+        "modes": modes,
+        "strict_modes": modes,
+        "num_modes": 25 if mixture == "grid25" else 8,
+        "high_quality_fraction": hq,
+        "reverse_kl": rkl,
+        "seconds": seconds,
+    }
+
+
+def test_mean_and_standard_error_use_the_sample_standard_deviation():
+    mean, se = mean_and_standard_error([1, 2, 3, 4])
+    assert mean == 2.5
+    assert se == pytest.approx(math.sqrt(((1.5**2 + 0.5**2) * 2 / 3) / 4))
+    assert mean_and_standard_error([7]) == (7.0, 0.0)
+
+
+def test_summaries_group_by_configuration_and_skip_missing_reverse_kl():
+    results = [
+        _result(seed=0, modes=25, rkl=0.02),
+        _result(seed=1, modes=20, rkl=None, hq=0.0),
+        _result(objective="hinge", seed=0, modes=1, rkl=math.log(25)),
+    ]
+    nsgan, hinge = summarize(results)
+    assert (nsgan.objective, nsgan.seeds, hinge.seeds) == ("nsgan", 2, 1)
+    assert nsgan.modes == (22.5, 2.5)
+    assert nsgan.reverse_kl == (0.02, 0.0) and nsgan.reverse_kl_missing == 1
+    assert nsgan.high_quality[0] == pytest.approx(47.5)
+    assert nsgan.all_modes_seeds == 1
+
+
+def test_best_configuration_has_most_modes_then_least_reverse_kl():
+    results = [
+        _result(objective="nsgan", modes=25, rkl=0.10),
+        _result(objective="lsgan", modes=25, rkl=0.03),
+        _result(objective="hinge", modes=24, rkl=0.001),
+        _result(mixture="ring8", objective="wgan", modes=8, rkl=0.5),
+    ]
+    assert pick_best(summarize(results), "grid25").objective == "lsgan"
+    assert pick_best(summarize(results), "ring8").objective == "wgan"
+
+
+def test_interrupted_sweep_resumes_from_cached_runs(tmp_path, monkeypatch):
+    calls = []
+
+    class FakeResult:
+        def __init__(self, config):
+            self.config = config
+
+        def to_dict(self):
+            return {**_result(self.config.mixture, self.config.objective, self.config.d_reg, self.config.seed), "config": asdict(self.config)}
+
+    def fake_train(config):
+        calls.append(config.seed)
+        return FakeResult(config)
+
+    monkeypatch.setattr("translate.lab.train.train_mog", fake_train)
+    specs = [RunSpec("ring8", "nsgan", "none", seed) for seed in range(3)]
+    overrides = {"steps": 7}
+    run_all(specs[:2], str(tmp_path), overrides=overrides, log=lambda m: None)  # "interrupted" after two
+    assert calls == [0, 1]
+    results = run_all(specs, str(tmp_path), overrides=overrides, log=lambda m: None)
+    assert calls == [0, 1, 2]  # only the missing run trained
+    assert [r["seed"] for r in results] == [0, 1, 2]
+    assert json.loads((tmp_path / "ring8_nsgan_none_seed2.json").read_text())["config"]["steps"] == 7
+    run_all(specs, str(tmp_path), overrides={"steps": 8}, log=lambda m: None)  # other settings: stale cache
+    assert calls == [0, 1, 2, 0, 1, 2]
+
+
+def test_markdown_table_has_a_row_per_configuration_and_the_published_reference():
+    results = [_result(seed=s) for s in range(3)] + [_result(objective="hinge", seed=s, modes=3) for s in range(3)]
+    summaries = summarize(results)
+    best = {"grid25": summarize([_result(seed=s) for s in range(10)])[0]}
+    text = render_markdown(summaries, best, {}, 60.0)
+    assert "| nsgan | none | 3 | 25.0 ± 0.0 |" in text
+    assert "| hinge | none | 3 | 3.0 ± 0.0 |" in text
+    assert "over 10 seeds" in text
+    assert "PacGAN4 24.8 modes, 93.6% high quality, reverse KL 0.04" in text
+    assert sweep.PACGAN_TABLE1["ring8"][0] == ("GAN", 6.3, 98.2, 0.45)
