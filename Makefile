@@ -15,8 +15,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The main job: the quick CycleGAN on the built-in synthetic photo2vangogh set, then its translations of
+# the test photos as a results page (checkpoints/demo/results/index.html). Running it again resumes an
+# interrupted run, or only redoes the results page when training has finished.
+DEMO := checkpoints/demo
+
 demo: setup
-	$(BIN)/translate-lab mog --objective wgan-gp --modes ring8 --seed 0 --plot checkpoints/lab-ring8.png
+	@if [ -f $(DEMO)/G_A.safetensors ]; then echo "$(DEMO) is trained; redoing its results page"; \
+	elif [ -f $(DEMO)/state.pt ]; then $(BIN)/translate-train cyclegan --data synth-photo2vangogh --preset quick --name demo --resume; \
+	else $(BIN)/translate-train cyclegan --data synth-photo2vangogh --preset quick --name demo; fi
+	$(BIN)/translate-infer --model $(DEMO) --direction a2b --input datasets/synth-photo2vangogh/testA --output $(DEMO)/results
 
 test: setup
 	$(BIN)/python -m pytest
