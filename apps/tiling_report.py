@@ -1,0 +1,122 @@
+"""Measure tiled inference against whole-image inference: peak memory, and how close the outputs are.
+
+    python -m apps.tiling_report --model FILE.safetensors [--size 2048] [--tile 512] [--overlap 64] [--json]
+
+Peak memory is the growth of the process's peak resident set size (`resource.getrusage`, ru_maxrss)
+during one translation, each case in a fresh Python process with the model already loaded, a first
+small translation done (thread pools, kernel caches) and the input already read (a uint8 .npy file made beforehand, in another process), so that the number is what
+the translation itself adds. The input is a synthetic landscape photo rendered at SIZE x SIZE. Differences are in output units ([-1, 1] images), split into
+pixels that one tile alone produced ("interior") and pixels blended from overlapping tiles ("seams").
+The numbers in docs/app.md come from this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def landscape(size: int, seed: int = 5):
+    from translate.data.synthetic.scene import render_photo, sample_scene
+
+    return render_photo(sample_scene(seed), size)
+
+
+def _peak_child(model: str, image_file: str, tile: int | None, overlap: int, out: str | None,
+                statistics: str = "image") -> dict:
+    """Runs in a fresh process: model loaded and input made first, then one translation."""
+    import resource
+
+    import numpy as np
+    import torch
+
+    from translate.infer import translate_image
+    from translate.io.generator_file import load_generator
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    generator = load_generator(model)
+    image = np.load(image_file)
+    condition = None
+    if generator.conditioned:
+        condition = generator.condition.label_names[0] if generator.condition.kind == "label" else "a landscape"
+    # A first small translation: thread pools and kernel caches are set up once per process, not per image.
+    translate_image(generator, image[:64, :64], condition, tile=None)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = translate_image(generator, image, condition, tile=tile, overlap=overlap, statistics=statistics)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if out:
+        np.save(out, result)
+    return {"tile": tile, "statistics": statistics if tile else None, "peak_rss_growth_mb": (after - before) / 1024, "peak_rss_mb": after / 1024}
+
+
+def peak_memory(model: str, image_file: str, tile: int | None, overlap: int, out: str | None = None,
+                statistics: str = "image") -> dict:
+    """Peak RSS growth of one translation of the (H, W, 3) uint8 image in `image_file` (.npy), measured
+    in a fresh process."""
+    code = ("import json, sys; from apps.tiling_report import _peak_child; "
+            f"print(json.dumps(_peak_child({str(model)!r}, {str(image_file)!r}, {tile!r}, {overlap}, {out!r}, "
+            f"{statistics!r})))")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"measurement failed: {done.stderr.strip().splitlines()[-1] if done.stderr else done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare(untiled, tiled, mask) -> dict:
+    import numpy as np
+
+    diff = np.abs(untiled.astype(np.float32) - tiled.astype(np.float32)) / 127.5  # uint8 -> [-1, 1] units
+    per_pixel = diff.max(axis=2)
+    inner, seams = per_pixel[~mask], per_pixel[mask]
+    return {
+        "interior_mean_abs": float(inner.mean()) if inner.size else None,
+        "interior_p99_abs": float(np.quantile(inner, 0.99)) if inner.size else None,
+        "interior_max_abs": float(inner.max()) if inner.size else None,
+        "seam_mean_abs": float(seams.mean()) if seams.size else None,
+        "seam_max_abs": float(seams.max()) if seams.size else None,
+        "interior_fraction": float((~mask).mean()),
+    }
+
+
+def main(argv=None) -> int:
+    import tempfile
+
+    import numpy as np
+
+    from translate.infer import blended_mask
+    from translate.io.generator_file import read_metadata
+    from translate.nets.factory import required_multiple
+
+    p = argparse.ArgumentParser(prog="python -m apps.tiling_report", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="an exported .safetensors generator")
+    p.add_argument("--size", type=int, default=2048)
+    p.add_argument("--tile", type=int, default=512)
+    p.add_argument("--overlap", type=int, default=64)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    meta = read_metadata(args.model)
+    mask = blended_mask(args.size, args.size, args.tile, args.overlap, required_multiple(meta["generator"]["name"]))
+    report = {"model": args.model, "generator": meta["generator"], "size": args.size, "tile": args.tile,
+              "overlap": args.overlap}
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(f"{tmp}/input.npy", landscape(args.size))
+        report["untiled"] = peak_memory(args.model, f"{tmp}/input.npy", None, args.overlap, f"{tmp}/whole.npy")
+        whole = np.load(f"{tmp}/whole.npy")
+        modes = ("image", "tile") if meta["generator"]["norm"] == "instance" else ("image",)
+        for mode in modes:
+            report[f"tiled_{mode}_statistics"] = peak_memory(args.model, f"{tmp}/input.npy", args.tile, args.overlap,
+                                                             f"{tmp}/tiled.npy", mode)
+            report[f"tiled_{mode}_statistics"]["difference"] = compare(whole, np.load(f"{tmp}/tiled.npy"), mask)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
