@@ -74,21 +74,6 @@ def _render_example(kind: str, seed: int, size: int) -> np.ndarray:
     raise UsageError(f"unknown example kind {kind!r}; choose from {', '.join(EXAMPLE_KINDS)}")
 
 
-class ImageUpload(gr.Image):
-    """gr.Image whose upload is checked by the app: a file PIL cannot open becomes a message, not a
-    stack trace (gr.Image would open it with PIL before the app sees it)."""
-
-    is_template = True  # rendered by the frontend as a plain gr.Image
-
-    def preprocess(self, payload):
-        if payload is None:
-            return None
-        path = getattr(payload, "path", None)
-        if path is not None:
-            return path  # read and checked by read_upload
-        return super().preprocess(payload)
-
-
 def _card_markdown(service: TranslationService, name: str | None) -> str:
     if not name:
         return (f"No models found in `{service.root}`. Train one (`translate-train ...`), export one "
@@ -137,12 +122,16 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
         return (gr.update(choices=names_now, value=keep), *_controls(service, keep))
 
     def on_translate(name, direction, label, caption, upload):
+        # Inputs arrive unprocessed (preprocess=False below): gr.Image would open the upload with PIL
+        # before the app could refuse a non-image with a message. Gradio has already checked that the
+        # file is one of its own uploads.
         try:
             if not name:
                 raise UsageError("choose a model first")
-            if upload is None:
+            path = upload.get("path") if isinstance(upload, dict) else upload
+            if not path:
                 raise UsageError("upload an image first (or click an example)")
-            image, notice = read_upload(upload, service.max_pixels)
+            image, notice = read_upload(path, service.max_pixels)
             entry = service.model(name)
             kind = entry.condition.get("kind", "none")
             condition = label if kind == "label" else caption if kind == "text" else None
@@ -176,7 +165,7 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
             caption = gr.Textbox(label="Caption", placeholder="e.g. a quiet village at dusk", elem_id="caption",
                                  **{k: v for k, v in caption_update.items() if k != "__type__"})
         with gr.Row():
-            upload = ImageUpload(type="filepath", label="Input", sources=["upload", "clipboard"],
+            upload = gr.Image(type="filepath", label="Input", sources=["upload", "clipboard"],
                                  elem_id="input-image", height=360)
             result = gr.Image(type="filepath", format="png", label="Translation", interactive=False,
                               elem_id="output-image", height=360, buttons=["download", "fullscreen"])
@@ -190,7 +179,7 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
         model.change(on_model, [model], [card, direction, label, caption], api_visibility="private")
         rescan.click(on_rescan, [model], [model, card, direction, label, caption], api_visibility="private")
         run.click(on_translate, [model, direction, label, caption, upload], [result, download, notice],
-                  api_name="translate")
+                  api_name="translate", preprocess=False)
     return demo
 
 
