@@ -2,7 +2,7 @@
 
     python -m apps.tiling_report --model FILE.safetensors [--size 2048] [--tile 512] [--overlap 64] [--json]
 
-Peak memory is the growth of the process's peak resident set size (`resource.getrusage`, ru_maxrss)
+Peak memory is the growth of the process's peak resident set size (VmHWM; see `peak_rss_mb`)
 during one translation, each case in a fresh Python process with the model already loaded, a first
 small translation done (thread pools, kernel caches) and the input already read (a uint8 .npy file made beforehand, in another process), so that the number is what
 the translation itself adds. The input is a synthetic landscape photo rendered at SIZE x SIZE. Differences are in output units ([-1, 1] images), split into
@@ -25,11 +25,23 @@ def landscape(size: int, seed: int = 5):
     return render_photo(sample_scene(seed), size)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB: VmHWM on Linux, which starts afresh at exec
+    (ru_maxrss does not: a child spawned by a large process inherits the parent's peak), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _peak_child(model: str, image_file: str, tile: int | None, overlap: int, out: str | None,
                 statistics: str = "image") -> dict:
     """Runs in a fresh process: model loaded and input made first, then one translation."""
-    import resource
-
     import numpy as np
     import torch
 
@@ -44,12 +56,13 @@ def _peak_child(model: str, image_file: str, tile: int | None, overlap: int, out
         condition = generator.condition.label_names[0] if generator.condition.kind == "label" else "a landscape"
     # A first small translation: thread pools and kernel caches are set up once per process, not per image.
     translate_image(generator, image[:64, :64], condition, tile=None)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_mb()
     result = translate_image(generator, image, condition, tile=tile, overlap=overlap, statistics=statistics)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = peak_rss_mb()
     if out:
         np.save(out, result)
-    return {"tile": tile, "statistics": statistics if tile else None, "peak_rss_growth_mb": (after - before) / 1024, "peak_rss_mb": after / 1024}
+    return {"tile": tile, "statistics": statistics if tile else None, "peak_rss_growth_mb": after - before,
+            "peak_rss_mb": after}
 
 
 def peak_memory(model: str, image_file: str, tile: int | None, overlap: int, out: str | None = None,

@@ -174,8 +174,8 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
             notice = gr.Markdown(elem_id="notice")
             download = gr.File(label="Download PNG", elem_id="download", interactive=False)
         if examples:
-            gr.Examples(examples=[[str(p)] for p, _ in examples], inputs=[upload],
-                        example_labels=[label_text for _, label_text in examples], examples_per_page=12)
+            gr.Examples(examples=[[str(p)] for p, _ in examples], inputs=[upload], examples_per_page=12,
+                        label="Examples (synthetic landscapes: photos, paintings, edge maps)")
         model.change(on_model, [model], [card, direction, label, caption], api_visibility="private")
         rescan.click(on_rescan, [model], [model, card, direction, label, caption], api_visibility="private")
         run.click(on_translate, [model, direction, label, caption, upload], [result, download, notice],

@@ -71,20 +71,24 @@ def test_uint8_input_is_tiled_a_piece_at_a_time_with_the_same_result():
     assert np.array_equal(tiled, translate_image(Pointwise(), image))
 
 
-def receptive_field_image(seed=0, h=600, w=600):
+def smooth_image(seed=0, size=320):
     # Smooth structure, as a photo has, so outputs are not dominated by pixel noise.
     g = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(1, 3, h // 20, w // 20, generator=g) * 2 - 1
-    return torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
+    coarse = torch.rand(1, 3, size // 16, size // 16, generator=g) * 2 - 1
+    return torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+
+
+# resnet_2blocks sees 31 px around each pixel (stem 3, downsampling 1 + 2, four 3x3 convolutions at 1/4
+# resolution 16, upsampling 4 + 2, head 3). 128-px tiles spread over 320 px overlap by 32 px, and every
+# pixel that one tile alone gives lies >= 31 px inside that tile or at the image's border.
+SIZE, TILE, OVERLAP = 320, 128, 16
 
 
 def test_batch_norm_generator_tiled_equals_untiled_wherever_one_tile_gives_the_pixel(tmp_path):
-    # resnet_6blocks' receptive field reaches 63 px; with 256-px tiles spread over 600 px (overlaps of 84)
-    # every pixel that one tile alone gives lies >= 63 px inside that tile or at the image border.
-    model = load_generator(tiny_generator_file(tmp_path / "bn.safetensors", norm="batch", ngf=4))
-    x = receptive_field_image()
-    whole, tiled = translate_tensor(model, x), translate_tensor(model, x, tile=256, overlap=32)
-    interior = ~torch.from_numpy(blended_mask(600, 600, 256, 32, 4))
+    model = load_generator(tiny_generator_file(tmp_path / "bn.safetensors", name="resnet_2blocks", norm="batch", ngf=4))
+    x = smooth_image()
+    whole, tiled = translate_tensor(model, x), translate_tensor(model, x, tile=TILE, overlap=OVERLAP)
+    interior = ~torch.from_numpy(blended_mask(SIZE, SIZE, TILE, OVERLAP, 4))
     diff = (tiled - whole).abs().amax(dim=1)[0]
     assert interior.float().mean() > 0.3
     assert diff[interior].max().item() <= 1e-5
@@ -92,12 +96,13 @@ def test_batch_norm_generator_tiled_equals_untiled_wherever_one_tile_gives_the_p
 
 
 def test_instance_norm_tiles_with_whole_image_statistics_equal_untiled_inference(tmp_path):
-    model = load_generator(tiny_generator_file(tmp_path / "in.safetensors", norm="instance", ngf=4))
-    x = receptive_field_image(seed=3)
+    model = load_generator(tiny_generator_file(tmp_path / "in.safetensors", name="resnet_2blocks", norm="instance",
+                                               ngf=4))
+    x = smooth_image(seed=3)
     whole = translate_tensor(model, x)
-    exact = translate_tiled(model, x, tile=256, overlap=32, statistics="image", statistics_pixels=None)
-    own = translate_tiled(model, x, tile=256, overlap=32, statistics="tile")
-    interior = ~torch.from_numpy(blended_mask(600, 600, 256, 32, 4))
+    exact = translate_tiled(model, x, tile=TILE, overlap=OVERLAP, statistics="image", statistics_pixels=None)
+    own = translate_tiled(model, x, tile=TILE, overlap=OVERLAP, statistics="tile")
+    interior = ~torch.from_numpy(blended_mask(SIZE, SIZE, TILE, OVERLAP, 4))
     exact_diff = (exact - whole).abs().amax(dim=1)[0]
     own_diff = (own - whole).abs().amax(dim=1)[0]
     assert exact_diff[interior].max().item() <= 1e-4

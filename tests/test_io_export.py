@@ -112,7 +112,7 @@ def test_conditioned_run_without_its_dataset_says_what_is_missing(labelled_run, 
 def test_card_reads_as_words(run_dir):
     lines = describe(read_metadata(run_dir / "G.safetensors"))
     text = "\n".join(lines)
-    assert lines[0].startswith("A \u2192 B (pix2pix G")
+    assert lines[0].startswith("data_run: A \u2192 B (pix2pix G")  # unnamed domains: the dataset names them
     assert "resnet_6blocks, ngf 8" in text and "batch norm" in text
     assert "condition: none" in text and "trained: 2 steps" in text and "toolkit: translate" in text
 

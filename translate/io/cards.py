@@ -6,7 +6,11 @@ from __future__ import annotations
 def translation_title(meta: dict) -> str:
     """'photo -> vangogh' from a file's metadata (see translate.io.generator_file.read_metadata)."""
     card = meta.get("card", {})
-    return f"{card.get('source', 'A')} \u2192 {card.get('target', 'B')}"
+    source, target = card.get("source", "A"), card.get("target", "B")
+    title = f"{source} \u2192 {target}"
+    if (source, target) in (("A", "B"), ("B", "A")) and card.get("dataset"):
+        title = f"{card['dataset']}: {title}"  # domains without names: the dataset says what they are
+    return title
 
 
 def condition_summary(meta: dict) -> str:
