@@ -147,7 +147,11 @@ def generators_from_state(run_dir: str | os.PathLike) -> dict[str, TranslationGe
         state = load_state(state_path)
     except Exception as e:  # weights_only refuses anything but tensors and plain containers
         raise UsageError(f"cannot read {state_path} ({str(e).splitlines()[0]})") from None
-    spec = model_spec(model_name)
+    try:
+        spec = model_spec(model_name)
+    except ImportError:
+        raise UsageError(f"{run_dir} is a {model_name} run, which this version of translate cannot rebuild; "
+                         "update translate, or export with the version that trained it") from None
     saved = state.get("config") or _read_json(run_dir / "config.json")
     cfg = build_config(spec.config_class, {k: v for k, v in saved.items() if k != "resume"})
     dataset = _training_set(run_dir, cfg, run_info, spec) if _conditioned_state(state["model"]) else _WithoutConditions()
