@@ -1,12 +1,15 @@
 """Measure tiled inference against whole-image inference: peak memory, and how close the outputs are.
 
     python -m apps.tiling_report --model FILE.safetensors [--size 2048] [--tile 512] [--overlap 64] [--json]
+        [--figure strip.png] [--ablation]
 
 Peak memory is the growth of the process's peak resident set size (VmHWM; see `peak_rss_mb`)
 during one translation, each case in a fresh Python process with the model already loaded, a first
 small translation done (thread pools, kernel caches) and the input already read (a uint8 .npy file made beforehand, in another process), so that the number is what
 the translation itself adds. The input is a synthetic landscape photo rendered at SIZE x SIZE. Differences are in output units ([-1, 1] images), split into
 pixels that one tile alone produced ("interior") and pixels blended from overlapping tiles ("seams").
+`--figure` writes a strip: input | untiled | each tiled mode. `--ablation` (instance-norm models) also
+compares, in float, tiles normalised with statistics from copies of the image shrunk to several sizes.
 The numbers in docs/app.md come from this script.
 """
 
@@ -51,9 +54,7 @@ def _peak_child(model: str, image_file: str, tile: int | None, overlap: int, out
     torch.set_num_threads(max(1, torch.get_num_threads()))
     generator = load_generator(model)
     image = np.load(image_file)
-    condition = None
-    if generator.conditioned:
-        condition = generator.condition.label_names[0] if generator.condition.kind == "label" else "a landscape"
+    condition = _condition_of(generator)
     # A first small translation: thread pools and kernel caches are set up once per process, not per image.
     translate_image(generator, image[:64, :64], condition, tile=None)
     before = peak_rss_mb()
@@ -95,6 +96,54 @@ def compare(untiled, tiled, mask) -> dict:
     }
 
 
+def _condition_of(generator):
+    if not generator.conditioned:
+        return None
+    return generator.condition.label_names[0] if generator.condition.kind == "label" else "a landscape"
+
+
+def statistics_ablation(model: str, image, tile: int, overlap: int,
+                        pixels=(None, 1024 * 1024, 512 * 512, 256 * 256)) -> dict:
+    """Float differences from untiled inference when the tiles use whole-image statistics measured on
+    a copy of at most `pixels` pixels (None: full size), and with each tile's own statistics."""
+    import torch
+
+    from translate.infer import blended_mask, to_tensor, translate_tensor, translate_tiled
+    from translate.io.generator_file import load_generator
+
+    generator = load_generator(model)
+    condition = _condition_of(generator)
+    x = to_tensor(image)
+    whole = translate_tensor(generator, x, condition)
+    mask = torch.from_numpy(blended_mask(x.shape[-2], x.shape[-1], tile, overlap, 4))
+    runs = [("image", p) for p in pixels] + [("tile", None)]
+    out = {}
+    for mode, px in runs:
+        tiled = translate_tiled(generator, x, condition, tile=tile, overlap=overlap, statistics=mode,
+                                statistics_pixels=px)
+        diff = (tiled - whole).abs().amax(dim=1)[0]
+        inner = diff[~mask]
+        key = "tile statistics" if mode == "tile" else f"image statistics at {'full size' if px is None else f'{px} px'}"
+        out[key] = {"interior_mean_abs": inner.mean().item(),
+                    "interior_p99_abs": torch.quantile(inner[:: max(1, inner.numel() // 1_000_000)], 0.99).item(),
+                    "seam_mean_abs": diff[mask].mean().item(), "max_abs": diff.max().item()}
+    return out
+
+
+def figure(path: str, image, outputs: list[tuple[str, object]], side: int = 320) -> None:
+    """A labelled strip of the input and the outputs, each shrunk to side x side, as a palette PNG."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    panels = [("input", image)] + outputs
+    strip = Image.new("RGB", (side * len(panels), side + 24), "white")
+    draw = ImageDraw.Draw(strip)
+    for i, (title, array) in enumerate(panels):
+        strip.paste(Image.fromarray(np.asarray(array)).resize((side, side), Image.LANCZOS), (i * side, 24))
+        draw.text((i * side + 6, 5), title, fill="black")
+    strip.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+
+
 def main(argv=None) -> int:
     import tempfile
 
@@ -110,20 +159,31 @@ def main(argv=None) -> int:
     p.add_argument("--tile", type=int, default=512)
     p.add_argument("--overlap", type=int, default=64)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--figure", default=None, help="write a strip input | untiled | tiled modes to this PNG")
+    p.add_argument("--ablation", action="store_true", help="also compare statistics measured at several sizes")
     args = p.parse_args(argv)
     meta = read_metadata(args.model)
     mask = blended_mask(args.size, args.size, args.tile, args.overlap, required_multiple(meta["generator"]["name"]))
     report = {"model": args.model, "generator": meta["generator"], "size": args.size, "tile": args.tile,
               "overlap": args.overlap}
+    image = landscape(args.size)
+    panels = []
     with tempfile.TemporaryDirectory() as tmp:
-        np.save(f"{tmp}/input.npy", landscape(args.size))
+        np.save(f"{tmp}/input.npy", image)
         report["untiled"] = peak_memory(args.model, f"{tmp}/input.npy", None, args.overlap, f"{tmp}/whole.npy")
         whole = np.load(f"{tmp}/whole.npy")
-        modes = ("image", "tile") if meta["generator"]["norm"] == "instance" else ("image",)
-        for mode in modes:
-            report[f"tiled_{mode}_statistics"] = peak_memory(args.model, f"{tmp}/input.npy", args.tile, args.overlap,
-                                                             f"{tmp}/tiled.npy", mode)
-            report[f"tiled_{mode}_statistics"]["difference"] = compare(whole, np.load(f"{tmp}/tiled.npy"), mask)
+        panels.append(("untiled", whole))
+        instance = meta["generator"]["norm"] == "instance"
+        for mode in ("image", "tile") if instance else ("image",):
+            key = f"tiled_{mode}_statistics" if instance else "tiled"
+            report[key] = peak_memory(args.model, f"{tmp}/input.npy", args.tile, args.overlap, f"{tmp}/tiled.npy", mode)
+            tiled = np.load(f"{tmp}/tiled.npy")
+            report[key]["difference"] = compare(whole, tiled, mask)
+            panels.append((f"tiled, {mode} statistics" if instance else "tiled", tiled))
+    if args.ablation and meta["generator"]["norm"] == "instance":
+        report["statistics_ablation"] = statistics_ablation(args.model, image, args.tile, args.overlap)
+    if args.figure:
+        figure(args.figure, image, panels)
     if args.json:
         print(json.dumps(report))
     else:
