@@ -1,15 +1,26 @@
-"""Translating images with a trained generator, at any size it accepts.
+"""Translating images with a trained generator, at any size.
 
 An image is padded to the multiple the generator needs (reflection where the image is large enough,
 edge replication otherwise), translated, and cropped back to its own size, so outputs match inputs
 pixel for pixel.
+
+Large images are translated in tiles so that memory stays bounded (`translate_tiled`): overlapping
+square tiles spread evenly over the image, each translated on its own, blended with raised-cosine
+ramps across every overlap (the ramps of two neighbours sum to one), so no seam shows. Memory then
+grows with the tile, not the image: the image, the output accumulator and one tile's activations.
+Generators with instance norm normalise each tile with its own statistics, so a tiled result differs
+slightly from the untiled one even far from the seams; docs/app.md measures by how much, and why the
+defaults (`DEFAULT_TILE`, `DEFAULT_OVERLAP`, `AUTO_TILE_PIXELS`) are what they are.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
+import math
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -26,14 +37,22 @@ def generator_multiple(generator) -> int:
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (1, 3, H, W) float in [-1, 1]."""
-    return torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).unsqueeze(0).float().div(127.5).sub(1.0)
+    # np.require copies only arrays torch cannot share (read-only ones, e.g. np.asarray of a PIL image).
+    array = np.require(image, dtype=np.uint8, requirements=["C", "W"])
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).float().div(127.5).sub(1.0)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """(1, 3, H, W) or (3, H, W) in [-1, 1] -> (H, W, 3) uint8."""
     if x.dim() == 4:
         x = x[0]
-    return ((x.float().clamp(-1, 1) + 1.0) * 127.5 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    height, width = x.shape[-2:]
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    # Converted in bands of rows, so that a large image needs no full-size float temporaries.
+    for y0 in range(0, height, 256):
+        band = ((x[:, y0:y0 + 256].float().clamp(-1, 1) + 1.0) * 127.5 + 0.5).to(torch.uint8)
+        out[y0:y0 + 256] = band.permute(1, 2, 0).cpu().numpy()
+    return out
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -47,23 +66,226 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
 
 
-@torch.no_grad()
-def translate_tensor(generator, x: torch.Tensor, condition=None, autocast=None) -> torch.Tensor:
-    """Translate a (N, 3, H, W) batch in [-1, 1] of any H, W; returns the same size."""
-    import contextlib
+# Tiling defaults; docs/app.md has the measurements behind them.
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 64
+AUTO_TILE_PIXELS = 1024 * 1024  # images with more pixels are tiled when tiling is "auto"
 
+Progress = Callable[[int, int], None]  # (tiles done, tiles in all)
+
+
+@torch.no_grad()
+def translate_tensor(generator, x: torch.Tensor, condition=None, autocast=None, *, tile: int | str | None = None,
+                     overlap: int = DEFAULT_OVERLAP, progress: Progress | None = None) -> torch.Tensor:
+    """Translate a (N, 3, H, W) batch in [-1, 1] of any H, W; returns the same size.
+
+    tile: None translates the whole image at once; an int translates it in tiles of about that side
+    (see `translate_tiled`); "auto" tiles with DEFAULT_TILE when H * W exceeds AUTO_TILE_PIXELS."""
+    tile = resolve_tile(tile, x.shape[-2], x.shape[-1])
+    if tile is not None:
+        return translate_tiled(generator, x, condition, autocast, tile=tile, overlap=overlap, progress=progress)
     padded, (h, w) = pad_to_multiple(x, generator_multiple(generator))
     with (autocast or contextlib.nullcontext)():
         out = generator(padded, condition)
     return out.float()[..., :h, :w]
 
 
+def resolve_tile(tile: int | str | None, height: int, width: int) -> int | None:
+    """The tile side to use for an image of height x width: None means "no tiling"."""
+    if tile is None or tile == "off":
+        return None
+    if tile == "auto":
+        return DEFAULT_TILE if height * width > AUTO_TILE_PIXELS else None
+    if isinstance(tile, str):
+        try:
+            tile = int(tile)
+        except ValueError:
+            raise UsageError(f"tile must be a number of pixels, 'auto' or 'off', got {tile!r}") from None
+    if tile <= 0:
+        raise UsageError(f"the tile size must be positive, got {tile}")
+    return int(tile)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Offsets of the fewest tiles of side `tile` that cover [0, length) with neighbours overlapping by
+    at least `overlap` pixels, spread evenly (the first at 0, the last ending at `length`)."""
+    if length <= tile:
+        return [0]
+    gaps = math.ceil((length - tile) / (tile - overlap))  # tiles - 1
+    return [(i * (length - tile)) // gaps for i in range(gaps + 1)]
+
+
+def _ramp(n: int, rising: bool) -> torch.Tensor:
+    """Raised cosine over n pixels, strictly between 0 and 1; a rising and a falling ramp over the same
+    pixels sum to 1 (sin^2 + cos^2), so two blended tiles keep the image's brightness."""
+    t = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    up = 0.5 - 0.5 * torch.cos(math.pi * t)
+    return (up if rising else 1.0 - up).float()
+
+
+def tile_weights(starts: list[int], tile: int, length: int) -> list[torch.Tensor]:
+    """One blending weight per pixel of each tile along one axis: 1 inside, ramps across the overlap
+    with each neighbour, and no ramp at the image's own borders."""
+    weights = []
+    for i, start in enumerate(starts):
+        size = min(tile, length - start)
+        w = torch.ones(size)
+        if i > 0:
+            n = starts[i - 1] + tile - start  # overlap with the previous tile
+            w[:n] *= _ramp(n, rising=True)
+        if i + 1 < len(starts):
+            n = start + size - starts[i + 1]  # overlap with the next tile
+            w[size - n:] *= _ramp(n, rising=False)
+        weights.append(w)
+    return weights
+
+
+class InstanceNormStatistics:
+    """The channel statistics every instance norm of a generator sees on one whole image, recorded once
+    and then used for each tile, so that tiles are normalised alike (instance norm otherwise normalises
+    each tile with its own mean and variance, and a tile of sky comes out differently from the same sky
+    in the whole picture). Batch-norm networks need none of this: they use running statistics."""
+
+    def __init__(self, generator):
+        self.layers = [m for m in generator.modules()
+                       if isinstance(m, torch.nn.InstanceNorm2d) and not m.track_running_stats]
+        self.stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.layers)
+
+    @contextlib.contextmanager
+    def record(self):
+        def keep(module, inputs, output):
+            x = inputs[0].float()
+            self.stats[id(module)] = (x.mean(dim=(2, 3), keepdim=True), x.var(dim=(2, 3), unbiased=False, keepdim=True))
+
+        handles = [m.register_forward_hook(keep) for m in self.layers]
+        try:
+            yield self
+        finally:
+            for h in handles:
+                h.remove()
+
+    @contextlib.contextmanager
+    def apply(self):
+        def normalise(module, inputs, output):
+            mean, var = self.stats[id(module)]
+            x = inputs[0]
+            return ((x.float() - mean.to(x.device)) * torch.rsqrt(var.to(x.device) + module.eps)).to(output.dtype)
+
+        handles = [m.register_forward_hook(normalise) for m in self.layers]
+        try:
+            yield self
+        finally:
+            for h in handles:
+                h.remove()
+
+
+def _downscaled(x: torch.Tensor | np.ndarray, max_pixels: int | None) -> torch.Tensor:
+    """The image (as a float batch) shrunk by area averaging to at most `max_pixels` (None: full size)."""
+    height, width = (x.shape[:2] if isinstance(x, np.ndarray) else x.shape[-2:])
+    scale = 1.0 if max_pixels is None or height * width <= max_pixels else math.sqrt(max_pixels / (height * width))
+    size = (max(1, int(height * scale)), max(1, int(width * scale)))
+    if isinstance(x, np.ndarray):
+        if size != (height, width):
+            from PIL import Image
+
+            x = np.asarray(Image.fromarray(x).resize((size[1], size[0]), Image.BOX))
+        return to_tensor(x)
+    return x if size == (height, width) else F.interpolate(x, size=size, mode="area")
+
+
+@torch.no_grad()
+def translate_tiled(generator, x: torch.Tensor | np.ndarray, condition=None, autocast=None, *,
+                    tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, device="cpu",
+                    statistics: str = "image", statistics_pixels: int | None = AUTO_TILE_PIXELS,
+                    progress: Progress | None = None) -> torch.Tensor:
+    """Translate an image in overlapping tiles and blend them; returns (N, 3, H, W) float in [-1, 1].
+
+    x: a (N, 3, H, W) tensor in [-1, 1], or one (H, W, 3) uint8 image (converted a tile at a time, so a
+    full-size float copy of the input is never made). `tile` is rounded up to the generator's required
+    multiple; `overlap` must be smaller than the tile. Memory beyond the model: the input, the float
+    output (12 bytes per pixel and image), and one tile's activations.
+
+    statistics (instance-norm generators only): "image" normalises every tile with the statistics of
+    the whole image, measured first on a copy shrunk to at most `statistics_pixels` (None: full size,
+    which makes tiling exact wherever a tile holds a pixel's whole receptive field); "tile" lets each
+    tile use its own.
+    """
+    if statistics not in ("image", "tile"):
+        raise UsageError(f"statistics must be 'image' or 'tile', got {statistics!r}")
+    multiple = generator_multiple(generator)
+    tile = max(multiple, math.ceil(tile / multiple) * multiple)
+    if not 0 <= overlap < tile:
+        raise UsageError(f"the overlap must be at least 0 and smaller than the tile ({tile} px), got {overlap}")
+    from_uint8 = isinstance(x, np.ndarray)
+    if from_uint8:
+        height, width = x.shape[:2]
+        batch = 1
+    else:
+        batch, _, height, width = x.shape
+    norms = InstanceNormStatistics(generator) if statistics == "image" else None
+    normalisation = contextlib.nullcontext()
+    if norms:
+        with norms.record():
+            translate_tensor(generator, _downscaled(x, statistics_pixels).to(device), condition, autocast)
+        normalisation = norms.apply()
+    ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    wy, wx = tile_weights(ys, tile, height), tile_weights(xs, tile, width)
+    # The tiles form a grid and every weight is a product wy * wx, so the weights' sum is the outer
+    # product of the per-axis sums: no full-size weight image is needed.
+    sum_y, sum_x = torch.zeros(height), torch.zeros(width)
+    for y0, w in zip(ys, wy):
+        sum_y[y0:y0 + len(w)] += w
+    for x0, w in zip(xs, wx):
+        sum_x[x0:x0 + len(w)] += w
+    out = torch.zeros(batch, 3, height, width)
+    total, done = len(ys) * len(xs), 0
+    with normalisation:
+        for y0, weight_y in zip(ys, wy):
+            for x0, weight_x in zip(xs, wx):
+                y1, x1 = y0 + len(weight_y), x0 + len(weight_x)
+                if from_uint8:
+                    piece = to_tensor(x[y0:y1, x0:x1]).to(device)
+                else:
+                    piece = x[..., y0:y1, x0:x1]
+                result = translate_tensor(generator, piece, condition, autocast).to(out.device)
+                out[..., y0:y1, x0:x1] += result * (weight_y[:, None] * weight_x[None, :])
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+    out /= sum_y[:, None] * sum_x[None, :]
+    return out
+
+
+def blended_mask(height: int, width: int, tile: int, overlap: int, multiple: int = 1) -> np.ndarray:
+    """(H, W) bool: True where tiles overlap and are blended (the seams), False where one tile alone
+    gives the pixel. `tile` is rounded up to `multiple` as translate_tiled does."""
+    tile = max(multiple, math.ceil(tile / multiple) * multiple)
+    shared = []
+    for length in (height, width):
+        cover = np.zeros(length, dtype=np.int32)
+        for start in tile_starts(length, tile, overlap):
+            cover[start:start + tile] += 1
+        shared.append(cover > 1)
+    return shared[0][:, None] | shared[1][None, :]
+
+
 def translate_image(generator, image: np.ndarray, condition=None, *, device="cpu", autocast=None,
-                    max_pixels: int | None = None) -> np.ndarray:
-    """Translate one (H, W, 3) uint8 RGB image; returns an image of the same size."""
+                    max_pixels: int | None = None, tile: int | str | None = None, overlap: int = DEFAULT_OVERLAP,
+                    statistics: str = "image", progress: Progress | None = None) -> np.ndarray:
+    """Translate one (H, W, 3) uint8 RGB image; returns an image of the same size.
+
+    tile: None (default) translates it whole; an int or "auto" as in `translate_tensor`; `statistics`
+    as in `translate_tiled`."""
     if max_pixels is not None and image.shape[0] * image.shape[1] > max_pixels:
         raise UsageError(f"the image has {image.shape[1]}x{image.shape[0]} pixels, more than the limit of {max_pixels}; "
                          "downscale it first")
+    tile = resolve_tile(tile, image.shape[0], image.shape[1])
+    if tile is not None:
+        return to_uint8(translate_tiled(generator, image, condition, autocast, tile=tile, overlap=overlap,
+                                        device=device, statistics=statistics, progress=progress))
     x = to_tensor(image).to(device)
     return to_uint8(translate_tensor(generator, x, condition, autocast))
 

@@ -2,6 +2,7 @@
 
     translate-data list [--root datasets] [--json]
     translate-data download NAME [--root datasets] [--mirror URL] [--json]
+    translate-data download-model NAME [--root checkpoints/pretrained] [--mirror URL] [--json]
     translate-data sample NAME --out DIR [--n N] [--n-test N] [--size N] [--seed S] [--json]
     translate-data info DATA [--root datasets] [--json]
     translate-data bench DATA [--size 256] [--n 200] [--json]
@@ -148,6 +149,21 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- download-model ---------------------------------------------------------------------------------
+
+
+def _download_model(args: argparse.Namespace) -> int:
+    from translate.io.pretrained import download_pretrained
+
+    files = download_pretrained(args.name, root=args.root, mirror=args.mirror, timeout=args.timeout)
+    verb = "downloaded" if files.downloaded else "found"
+    _emit(args, {"name": files.name, "family": files.family, "pth": str(files.pth),
+                 "safetensors": str(files.safetensors), "url": files.url, "downloaded": files.downloaded},
+          [f"{verb} {files.pth}; imported as {files.safetensors}",
+           f"try: translate-infer --model {files.safetensors} --input IMAGE --output OUT"])
+    return 0
+
+
 # -- sample -----------------------------------------------------------------------------------------
 
 
@@ -229,7 +245,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="List, download, generate and inspect datasets.")
-    commands = parser.add_subparsers(dest="command", metavar="{list,download,sample,info,bench}")
+    commands = parser.add_subparsers(dest="command", metavar="{list,download,download-model,sample,info,bench}")
     commands.required = True
 
     def common(sub: argparse.ArgumentParser, root: bool = True) -> None:
@@ -248,6 +264,18 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds (default 30)")
     common(download)
     download.set_defaults(handler=_download)
+
+    download_model = commands.add_parser(
+        "download-model", help="download a published CycleGAN/pix2pix generator and import it as .safetensors")
+    download_model.add_argument("name", metavar="NAME", help="e.g. style_vangogh, horse2zebra, "
+                                "pix2pix/facades_label2photo (see translate.data.registry.PRETRAINED)")
+    download_model.add_argument("--root", default="checkpoints/pretrained",
+                                help="where models go, as ROOT/FAMILY/NAME.pth (default: checkpoints/pretrained)")
+    download_model.add_argument("--mirror", metavar="URL", default=None,
+                                help="base URL that replaces the official host (also $TRANSLATE_MIRROR)")
+    download_model.add_argument("--timeout", type=float, default=30.0, help="network timeout in seconds (default 30)")
+    download_model.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    download_model.set_defaults(handler=_download_model)
 
     sample = commands.add_parser("sample", help="write a built-in synthetic set to a folder")
     sample.add_argument("name", metavar="NAME")

@@ -1,8 +1,11 @@
 """translate-infer --model MODEL --input FILE_OR_DIR --output DIR [--direction a2b|b2a] [--condition C]
+    [--tile auto|off|N] [--overlap M]
 
 MODEL is an exported .safetensors generator or a run folder (for two-way models --direction picks the
 generator). Writes one PNG per input, at the input's own size, and an index.html showing input,
-output and, where the dataset has one, the ground truth.
+output and, where the dataset has one, the ground truth. Images above a pixel budget are translated
+in overlapping, blended tiles so that memory stays bounded (--tile auto, the default; see
+translate.infer and docs/app.md).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ PROG = "translate-infer"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from translate.infer import AUTO_TILE_PIXELS, DEFAULT_OVERLAP, DEFAULT_TILE
+
     p = argparse.ArgumentParser(prog=PROG, description="Translate images with a trained or imported generator.")
     p.add_argument("--model", required=True, help="exported .safetensors file or run folder")
     p.add_argument("--input", required=True, help="an image or a folder of images")
@@ -28,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=None, help="resize inputs so the shorter side is SIZE first (default: keep size)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--amp", default="off", choices=("auto", "off", "bf16", "fp16"), help="mixed precision for inference")
+    p.add_argument("--tile", default="auto", metavar="auto|off|N",
+                   help="translate in N x N tiles blended over their overlap; auto (default): "
+                        f"{DEFAULT_TILE}-pixel tiles for images above {AUTO_TILE_PIXELS:,} pixels")
+    p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help=f"pixels of overlap between tiles (default {DEFAULT_OVERLAP})")
     p.add_argument("--no-html", action="store_true", help="do not write index.html")
     return p
 
@@ -40,12 +49,15 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from translate.data import load_rgb
-    from translate.infer import list_inputs, relative_src, translate_image, truth_for, write_index
+    from translate.infer import list_inputs, relative_src, resolve_tile, translate_image, truth_for, write_index
     from translate.io.generator_file import load_generator, pick_generator
     from translate.train.precision import resolve_device, resolve_precision
 
     if args.size is not None and args.size <= 0:
         raise UsageError(f"--size must be positive, got {args.size}")
+    resolve_tile(args.tile, 1, 1)  # a bad --tile fails before any work
+    if args.overlap < 0:
+        raise UsageError(f"--overlap must be >= 0, got {args.overlap}")
     inputs_root = Path(args.input)
     files = list_inputs(inputs_root)
     out_dir = Path(args.output)
@@ -68,7 +80,8 @@ def main(argv=None) -> int:
         image = load_rgb(file)
         if args.size:
             image = _resize_shorter(image, args.size)
-        out = translate_image(generator, image, args.condition, device=device, autocast=precision.autocast)
+        out = translate_image(generator, image, args.condition, device=device, autocast=precision.autocast,
+                              tile=args.tile, overlap=args.overlap)
         rel = file.relative_to(inputs_root) if inputs_root.is_dir() else Path(file.name)
         target = out_dir / rel.with_suffix(".png")
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -130,6 +130,11 @@ def _json_metadata(generator: nn.Module, condition: ConditionSpec, card: dict) -
     }
 
 
+def metadata_of(model: TranslationGenerator) -> dict[str, str]:
+    """The string metadata a generator file (or an ONNX export of it) carries: JSON descriptions."""
+    return _json_metadata(model.generator, model.condition, model.card)
+
+
 def save_generator(path: str | os.PathLike, model: TranslationGenerator) -> Path:
     """Write `model` (weights + description) to `path` atomically."""
     from safetensors.torch import save as serialize

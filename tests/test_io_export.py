@@ -1,0 +1,143 @@
+"""Exporting a run's generators: copied or rebuilt from state.pt, loadable without the training code."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from _app_helpers import train_tiny_run
+from translate.cli.export import main as export_main
+from translate.errors import UsageError
+from translate.io.cards import describe
+from translate.io.export import export_run
+from translate.io.generator_file import TranslationGenerator, load_generator, read_metadata, save_generator
+from translate.nets.factory import create_generator
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return train_tiny_run(tmp_path_factory.mktemp("export"))
+
+
+@pytest.fixture(scope="module")
+def labelled_run(tmp_path_factory):
+    return train_tiny_run(tmp_path_factory.mktemp("export_labelled"), labels=["day", "night"], name="labelled")
+
+
+def trained_generator_by_hand(run_dir):
+    """The trained G straight from state.pt and config.json, without translate.io: the reference."""
+    state = torch.load(run_dir / "state.pt", map_location="cpu", weights_only=True)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    net = create_generator(cfg["netG"], ngf=cfg["ngf"], norm=cfg["norm"], dropout=cfg["dropout"])
+    prefix = "G.generator."
+    net.load_state_dict({k[len(prefix):]: v for k, v in state["model"].items() if k.startswith(prefix)})
+    return net.eval()
+
+
+def images(n=2, h=32, w=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, h, w, generator=g) * 2 - 1
+
+
+def test_export_then_load_gives_the_trained_generators_outputs(run_dir, tmp_path):
+    results = export_run(run_dir, tmp_path / "out")
+    assert [(r.role, r.how, r.steps) for r in results] == [("G", "copied", 2)]
+    loaded = load_generator(tmp_path / "out" / "G.safetensors")
+    x = images()
+    with torch.no_grad():
+        diff = (loaded(x) - trained_generator_by_hand(run_dir)(x)).abs().max().item()
+    assert diff <= 1e-6
+
+
+def test_a_run_that_stopped_before_exporting_is_exported_from_its_state(run_dir, tmp_path):
+    interrupted = tmp_path / "interrupted"
+    shutil.copytree(run_dir, interrupted)
+    (interrupted / "G.safetensors").unlink()
+    results = export_run(interrupted, tmp_path / "out")
+    assert [(r.role, r.how) for r in results] == [("G", "from state.pt")]
+    meta = read_metadata(tmp_path / "out" / "G.safetensors")
+    card = meta["card"]
+    assert card["steps"] == 2 and card["model"] == "pix2pix" and card["exported_from"] == "state.pt"
+    assert card["toolkit_version"] and card["translates"] == "a2b" and card["size"] == 32
+    assert meta["generator"]["name"] == "resnet_6blocks" and meta["generator"]["ngf"] == 8
+    x = images(seed=1)
+    with torch.no_grad():
+        diff = (load_generator(results[0].path)(x) - trained_generator_by_hand(run_dir)(x)).abs().max().item()
+    assert diff <= 1e-6
+
+
+def test_an_export_older_than_the_state_is_replaced(run_dir, tmp_path):
+    stale = tmp_path / "stale"
+    shutil.copytree(run_dir, stale)
+    old = load_generator(stale / "G.safetensors")
+    old.card = {**old.card, "steps": 1}
+    save_generator(stale / "G.safetensors", old)
+    (result,) = export_run(stale, tmp_path / "out")
+    assert result.how == "from state.pt" and read_metadata(result.path)["card"]["steps"] == 2
+
+
+def test_conditioned_run_keeps_its_label_names_when_rebuilt_from_state(labelled_run, tmp_path):
+    copy = tmp_path / "labelled"
+    shutil.copytree(labelled_run, copy)  # run.json names the dataset folder, which stays where it is
+    (copy / "G.safetensors").unlink()
+    (result,) = export_run(copy, tmp_path / "out")
+    meta = read_metadata(result.path)
+    assert meta["condition"]["kind"] == "label" and meta["condition"]["label_names"] == ["day", "night"]
+    rebuilt, original = load_generator(result.path), load_generator(labelled_run / "G.safetensors")
+    x = images(n=1, seed=2)
+    with torch.no_grad():
+        for label in ("day", "night"):
+            assert torch.equal(rebuilt(x, label), original(x, label))
+        assert not torch.equal(rebuilt(x, "day"), rebuilt(x, "night"))
+
+
+def test_conditioned_run_without_its_dataset_says_what_is_missing(labelled_run, tmp_path):
+    copy = tmp_path / "moved"
+    shutil.copytree(labelled_run, copy)
+    (copy / "G.safetensors").unlink()
+    dataset = labelled_run.parent.parent / "data_labelled"
+    hidden = dataset.with_name("hidden_while_testing")
+    dataset.rename(hidden)
+    try:
+        with pytest.raises(UsageError, match="needs its dataset"):
+            export_run(copy, tmp_path / "out")
+    finally:
+        hidden.rename(dataset)
+    assert not (tmp_path / "out" / "G.safetensors").exists()
+
+
+def test_card_reads_as_words(run_dir):
+    lines = describe(read_metadata(run_dir / "G.safetensors"))
+    text = "\n".join(lines)
+    assert lines[0].startswith("data_run: A \u2192 B (pix2pix G")  # unnamed domains: the dataset names them
+    assert "resnet_6blocks, ngf 8" in text and "batch norm" in text
+    assert "condition: none" in text and "trained: 2 steps" in text and "toolkit: translate" in text
+
+
+def test_files_written_before_the_card_grew_still_load(tmp_path):
+    net = create_generator("resnet_6blocks", ngf=4)
+    path = save_generator(tmp_path / "old.safetensors", TranslationGenerator(net, card={"model": "pix2pix"}))
+    model = load_generator(path)
+    assert model.card["model"] == "pix2pix" and describe(read_metadata(path))[0].startswith("A \u2192 B")
+
+
+def test_export_cli_writes_onnx_and_reports_the_difference(run_dir, tmp_path, capsys):
+    assert export_main([str(run_dir), "--out", str(tmp_path / "out"), "--onnx", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    (item,) = payload["generators"]
+    assert item["role"] == "G" and (tmp_path / "out" / "G.onnx").is_file()
+    assert 0 <= item["onnx_max_abs_diff"] <= 1e-3
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["{tmp}/nowhere", "--out", "{tmp}/o"], "not found"),
+    (["{tmp}", "--out", "{tmp}/o"], "not a run folder"),
+    (["--out", "{tmp}/o"], "pass a run folder"),
+])
+def test_export_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, needle):
+    rc = export_main([a.format(tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("translate-export: error:") and needle in err

@@ -1,0 +1,119 @@
+"""What the app stands on: the model catalogue, safe paths, the LRU of loaded models, upload checks."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from _app_helpers import tiny_generator_file
+from translate.errors import UsageError
+from translate.io.generator_file import ConditionSpec
+from translate.serving import ModelCache, TranslationService, fit_within, inside, read_upload, scan_models
+
+
+def card(role, translates, source, target, run="r"):
+    return {"model": "cyclegan", "role": role, "translates": translates, "source": source, "target": target,
+            "run": run, "steps": 10, "dataset": "synth-photo2vangogh"}
+
+
+@pytest.fixture
+def models(tmp_path):
+    root = tmp_path / "checkpoints"
+    tiny_generator_file(root / "cyclegan_run" / "G_A.safetensors", card=card("G_A", "a2b", "photo", "vangogh"), seed=1)
+    tiny_generator_file(root / "cyclegan_run" / "G_B.safetensors", card=card("G_B", "b2a", "vangogh", "photo"), seed=2)
+    tiny_generator_file(root / "pix2pix_run" / "G.safetensors", seed=3)
+    tiny_generator_file(root / "pretrained" / "cyclegan" / "style_monet.safetensors", seed=4)
+    labels = ConditionSpec("label", label_names=["dawn", "dusk"], encoder={"num_labels": 2})
+    tiny_generator_file(root / "daytime" / "G.safetensors", condition=labels, seed=5)
+    tiny_generator_file(root / ".hidden" / "G.safetensors", seed=6)
+    (root / "pix2pix_run" / "notes.txt").write_text("not a model")
+    return root
+
+
+def test_scan_names_models_by_folder_and_pairs_a_two_way_run(models):
+    found = {m.name: m for m in scan_models(models)}
+    assert sorted(found) == ["cyclegan_run", "daytime", "pix2pix_run", "pretrained/cyclegan/style_monet"]
+    two_way = found["cyclegan_run"]
+    assert two_way.two_way and two_way.directions == ["a2b", "b2a"]
+    assert two_way.direction_label("a2b") == "photo \u2192 vangogh" and two_way.direction_label("b2a") == "vangogh \u2192 photo"
+    assert two_way.files["b2a"].name == "G_B.safetensors"
+    assert not found["pix2pix_run"].two_way and found["daytime"].condition["label_names"] == ["dawn", "dusk"]
+    text = "\n".join(two_way.describe())
+    assert "and back: vangogh \u2192 photo" in text and "10 steps on synth-photo2vangogh" in text
+
+
+def test_paths_that_leave_the_models_folder_are_refused(models, tmp_path):
+    outside = tiny_generator_file(tmp_path / "elsewhere" / "G.safetensors", seed=7)
+    (models / "escape").mkdir()
+    os.symlink(outside, models / "escape" / "G.safetensors")
+    os.symlink(tmp_path / "elsewhere", models / "linked_folder")
+    assert "escape" not in {m.name for m in scan_models(models)}
+    for bad in ("../elsewhere/G.safetensors", "escape/G.safetensors", str(outside), "linked_folder/G.safetensors"):
+        with pytest.raises(UsageError, match="outside the models folder"):
+            inside(models, bad)
+    assert inside(models, "pix2pix_run/../pix2pix_run/G.safetensors") == (models / "pix2pix_run" / "G.safetensors").resolve()
+
+
+def test_service_refuses_names_it_did_not_list(models):
+    service = TranslationService(models)
+    for name in ("../elsewhere", "pix2pix_run/G.safetensors", "nothing"):
+        with pytest.raises(UsageError, match="no model named"):
+            service.model(name)
+
+
+def test_cache_keeps_one_model_per_file_and_drops_the_least_recently_used(models):
+    cache = ModelCache(capacity=2)
+    a, b, c = (models / "pix2pix_run" / "G.safetensors", models / "daytime" / "G.safetensors",
+               models / "pretrained" / "cyclegan" / "style_monet.safetensors")
+    first = cache.get(a)
+    assert cache.get(a) is first and cache.loads == 1
+    cache.get(b)
+    cache.get(a)  # a is now the most recently used
+    cache.get(c)  # evicts b
+    assert a in cache and c in cache and b not in cache and len(cache) == 2 and cache.loads == 3
+    os.utime(a, (1, 1))  # the file changed on disk: loaded again
+    assert cache.get(a) is not first and cache.loads == 4
+
+
+def write_png(path, width, height, seed=0):
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_large_uploads_are_downscaled_with_a_notice(tmp_path):
+    image, notice = read_upload(write_png(tmp_path / "big.png", 300, 200), max_pixels=100 * 100)
+    assert image.shape[0] * image.shape[1] <= 100 * 100 and abs(image.shape[1] / image.shape[0] - 1.5) < 0.03
+    assert notice.startswith("The image was downscaled from 300\u00d7200")
+    small, none = read_upload(write_png(tmp_path / "small.png", 50, 40), max_pixels=100 * 100)
+    assert small.shape == (40, 50, 3) and none is None
+
+
+@pytest.mark.parametrize("content", [b"hello, I am text", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, b""])
+def test_uploads_that_are_not_images_are_refused_with_a_message(tmp_path, content):
+    path = tmp_path / "upload.png"
+    path.write_bytes(content)
+    with pytest.raises(UsageError, match="upload.png is not an image"):
+        read_upload(path)
+
+
+@pytest.mark.parametrize("w,h,limit", [(1920, 1080, 1024 * 1024), (7, 5000, 999), (100, 100, 10_000), (3, 3, 4)])
+def test_fit_within_keeps_the_aspect_and_the_limit(w, h, limit):
+    fw, fh = fit_within(w, h, limit)
+    assert fw * fh <= limit and fw >= 1 and fh >= 1
+    if w * h <= limit:
+        assert (fw, fh) == (w, h)
+
+
+def test_service_translates_with_the_condition_a_model_needs(models):
+    service = TranslationService(models, max_pixels=64 * 64)
+    image = np.random.default_rng(0).integers(0, 256, (40, 52, 3), dtype=np.uint8)
+    with pytest.raises(UsageError, match="needs a condition"):
+        service.translate("daytime", image)
+    dawn, dusk = service.translate("daytime", image, condition="dawn"), service.translate("daytime", image, condition="dusk")
+    assert dawn.shape == image.shape and not np.array_equal(dawn, dusk)
+    there = service.translate("cyclegan_run", image, "a2b")
+    back = service.translate("cyclegan_run", image, "b2a")
+    assert not np.array_equal(there, back) and service.cache.loads == 3

@@ -1,0 +1,57 @@
+"""translate-app [--models DIR] [--host 127.0.0.1] [--port 7860] [--share]
+
+Starts the Gradio app (apps/translate_app.py) over the exported generators in DIR (default
+checkpoints/: run folders' G.safetensors, G_A/G_B pairs, imported reference models). It listens on
+127.0.0.1 unless --host says otherwise and opens a public share link only with --share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from translate.cli.common import cli_entry, info
+from translate.errors import UsageError
+
+PROG = "translate-app"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Serve exported generators in a Gradio app (local only "
+                                                       "unless told otherwise).")
+    p.add_argument("--models", default="checkpoints", help="folder of exported models (default: checkpoints)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
+                                                      "only; 0.0.0.0 opens it to the network)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--share", action="store_true", help="also open a public link through Gradio's share servers")
+    p.add_argument("--max-pixels", type=int, default=1024 * 1024,
+                   help="larger uploads are downscaled to this many pixels first (default 1048576 = 1024x1024)")
+    p.add_argument("--cache-size", type=int, default=2, help="models kept loaded at once (default 2)")
+    p.add_argument("--examples", default=None, metavar="DIR",
+                   help="folder for the example pictures (rendered on first start; default ~/.cache/translate/app-examples)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    return p
+
+
+@cli_entry(PROG)
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    if not Path(args.models).is_dir():
+        raise UsageError(f"models folder {args.models} not found; train a model first or pass --models DIR")
+    try:
+        from apps.translate_app import launch
+    except ImportError as e:
+        raise UsageError(f"the app's code (apps/translate_app.py) cannot be imported ({e}); run from a source "
+                         "checkout or install the package with its apps") from None
+    info(f"{PROG}: models from {args.models}; http://{args.host}:{args.port}"
+         + (" (and a public share link)" if args.share else ""))
+    launch(args.models, host=args.host, port=args.port, share=args.share, max_pixels=args.max_pixels,
+           cache_size=args.cache_size, examples_dir=args.examples, device=args.device, log=info)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
