@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast browser clean
 
 setup: $(VENV)/.installed
 
@@ -26,8 +26,17 @@ demo: setup
 	else $(BIN)/translate-train cyclegan --data synth-photo2vangogh --preset quick --name demo; fi
 	$(BIN)/translate-infer --model $(DEMO) --direction a2b --input datasets/synth-photo2vangogh/testA --output $(DEMO)/results
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
+
+# The app's browser test drives Debian's chromium through Playwright (no `playwright install`: it
+# cannot download here). Installed once when missing; needs root or sudo.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing chromium for the app's browser test (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"

@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=None, help="evaluation size (default: the size the model was trained at)")
     p.add_argument("--limit", type=int, default=None, help="score at most this many images")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="leave out unreadable or odd-width images (listed in a warning) instead of stopping")
     p.add_argument("--datasets", default="datasets", help="datasets folder")
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", default="off", choices=("auto", "off", "bf16", "fp16"))
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_entry(PROG)
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from translate.data import TransformConfig, open_dataset, resolve_dataset
+    from translate.data import TransformConfig, check_dataset, open_dataset, resolve_dataset
     from translate.eval.evaluate import discriminator_matching, evaluate, load_trained_model
     from translate.infer import generator_multiple
     from translate.io.generator_file import find_generators, load_generator, pick_generator, read_metadata
@@ -65,6 +67,7 @@ def main(argv=None) -> int:
     pairing = "paired" if resolved.paired else "unpaired"
     dataset = open_dataset(resolved, args.split, direction=direction, pairing=pairing,
                            transform=TransformConfig(size=size, multiple=multiple), train=False, limit=args.limit)
+    check_dataset(dataset, skip_bad=args.skip_bad_images, what=f"{resolved.name}'s {args.split} split", log=info)
     info(f"scoring {path.name} on {len(dataset)} {args.split} images of {resolved.name} at {size} px")
     result = evaluate(generator, dataset, reverse=reverse, batch_size=args.batch_size, device=device,
                       autocast=precision.autocast).to_dict()

@@ -84,7 +84,7 @@ def main(argv=None) -> int:
 def train(args) -> int:
     import torch
 
-    from translate.data import SyntheticOptions, TransformConfig, open_dataset, resolve_dataset
+    from translate.data import SyntheticOptions, TransformConfig, check_dataset, open_dataset, resolve_dataset
     from translate.io.generator_file import save_generator
     from translate.models import model_spec
     from translate.nets.factory import required_multiple
@@ -128,6 +128,8 @@ def train(args) -> int:
         preview_split = "test" if "test" in resolved.splits else "val" if "val" in resolved.splits else "train"
         preview_set = open_dataset(resolved, preview_split, direction=cfg.direction, transform=transform, train=False,
                                    seed=cfg.seed, pairing="paired" if spec.paired else "unpaired")
+        for dataset, split in ((train_set, "train"), (preview_set, preview_split)):
+            check_dataset(dataset, skip_bad=cfg.skip_bad_images, what=f"{resolved.name}'s {split} split", log=log)
         sample_batch = _collate([preview_set[i] for i in range(min(4, len(preview_set)))])
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank

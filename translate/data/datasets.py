@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from translate.data.images import grayscale_rgb, load_rgb, split_halves
+from translate.data.images import grayscale_rgb, load_rgb, load_side_by_side, split_halves
 from translate.data.layouts import (
     PAIRED_LAYOUTS,
     Condition,
@@ -77,6 +77,15 @@ class Entry:
 
 
 Key = Union[int, tuple[int, int]]
+
+
+def read_ref(ref: ImageRef, decode_size: tuple[int, int] | None = None) -> np.ndarray:
+    """The whole file behind `ref`, decoded at least at `decode_size` (width, height) per half for a
+    side-by-side A|B image, whose width is checked to split evenly."""
+    if ref.part in ("left", "right"):
+        decode = None if decode_size is None else (2 * decode_size[0], decode_size[1])
+        return load_side_by_side(ref.path, min_size=decode)
+    return load_rgb(ref.path, min_size=decode_size)
 
 
 class TranslationDataset(Dataset):
@@ -145,15 +154,12 @@ class TranslationDataset(Dataset):
 
     def _read(self, ref: ImageRef, cache: dict[str, np.ndarray]) -> np.ndarray:
         if ref.path not in cache:
-            decode = self.transform.decode_size()
-            if decode is not None and ref.part in ("left", "right"):
-                decode = (2 * decode[0], decode[1])
-            cache[ref.path] = load_rgb(ref.path, min_size=decode)
+            cache[ref.path] = read_ref(ref, self.transform.decode_size())
         image = cache[ref.path]
         if ref.part == "left":
-            return split_halves(image)[0]
+            return split_halves(image, ref.path)[0]
         if ref.part == "right":
-            return split_halves(image)[1]
+            return split_halves(image, ref.path)[1]
         if ref.part == "gray":
             return grayscale_rgb(image)
         return image

@@ -29,10 +29,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from translate.errors import UsageError
+
+# Images above this many pixels are refused as likely decompression bombs (PIL's own warning threshold,
+# about 9,500 x 9,500; a 256-px training set never comes near it).
+MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 
@@ -148,18 +153,52 @@ def load_rgb(path: str | os.PathLike, *, min_size: tuple[int, int] | None = None
     """
     try:
         with Image.open(path) as image:
+            # PIL refuses above twice MAX_IMAGE_PIXELS and only warns between; here both are refused,
+            # from the header, before anything is decoded.
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise Image.DecompressionBombError(path)
             if min_size is not None and image.format == "JPEG":
                 _request_reduced_decode(image, min_size)
             upright = ImageOps.exif_transpose(image)
             return to_rgb_array(upright if upright is not None else image)
+    except Image.DecompressionBombError:
+        raise ImageReadError(path, f"it is larger than {MAX_IMAGE_PIXELS:,} pixels (a decompression bomb?); "
+                                   "shrink it or remove it") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise UsageError(f"cannot read image {path}: {error}; remove or replace the file") from None
+        why = " ".join(str(error).split()) or type(error).__name__  # one line
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            why = "the file is empty (0 bytes)"
+        raise ImageReadError(path, f"{why}; remove or replace the file") from None
 
 
-def split_halves(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split a side-by-side A|B image at half its width (the right half gets the odd column)."""
-    half = array.shape[1] // 2
-    return array[:, :half], array[:, half:]
+class ImageReadError(UsageError):
+    """An image file that cannot be used: `path`, and `why` (one line that ends with what to do)."""
+
+    def __init__(self, path, why: str):
+        self.path, self.why = os.fspath(path), why
+        super().__init__(f"cannot read image {self.path}: {why}")
+
+
+ODD_WIDTH_WHY = "an odd number, so its A and B halves cannot be equal; crop or pad it to an even width"
+
+
+def split_halves(array: np.ndarray, path: str | os.PathLike = "") -> tuple[np.ndarray, np.ndarray]:
+    """Split a side-by-side A|B image into its halves; an odd width is an ImageReadError naming `path`."""
+    width = array.shape[1]
+    if width % 2:
+        raise ImageReadError(path, f"it is {width} pixels wide, {ODD_WIDTH_WHY}")
+    return array[:, : width // 2], array[:, width // 2 :]
+
+
+def load_side_by_side(path: str | os.PathLike, *, min_size: tuple[int, int] | None = None) -> np.ndarray:
+    """load_rgb for an A|B image, checked to split evenly (`split_halves`). A reduced JPEG decode can
+    round an even width up to an odd one (libjpeg rounds scaled sizes up): the file is then decoded
+    again at full size, so only a file that is itself of odd width is refused."""
+    image = load_rgb(path, min_size=min_size)
+    if image.shape[1] % 2 and min_size is not None:
+        image = load_rgb(path)
+    split_halves(image, path)
+    return image
 
 
 def grayscale_rgb(array: np.ndarray) -> np.ndarray:

@@ -71,6 +71,8 @@ class TrainConfig:
     channels_last: str = option("auto", "memory format for convolutions (auto = on for CUDA)", choices=("auto", "on", "off"))
     seed: int = option(0, "seed of everything random")
     workers: int = option(2, "data-loading worker processes")
+    skip_bad_images: bool = option(False, "leave out unreadable, truncated, oversized or odd-width images "
+                                   "(listed in a warning) instead of stopping at the first")
     log_every: int = option(25, "steps between metrics.jsonl lines")
     sample_every: int = option(500, "steps between sample grids")
     checkpoint_every: int = option(1000, "steps between resume checkpoints")

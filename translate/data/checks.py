@@ -1,0 +1,95 @@
+"""Checking every image of a dataset before training reads it, and leaving out the bad ones on request.
+
+A bad file found in the middle of a run surfaces inside a DataLoader worker, hours in, as a multi-line
+traceback. `check_dataset` decodes every image a dataset refers to once, up front (JPEGs at the reduced
+scale training will read them at, on two threads: decoding releases the GIL), and then either stops
+with one line that names the first bad file and what to do, or, with `skip_bad=True`, drops every
+sample that needs a bad file and reports them all in one warning.
+
+Bad means: unreadable (zero bytes, not an image, corrupt or truncated data), larger than
+`images.MAX_IMAGE_PIXELS` (a decompression bomb), or, for the side-by-side A|B layout, of odd width (its
+two halves cannot be equal).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from PIL import Image
+
+from translate.data.images import ImageReadError
+from translate.errors import UsageError
+
+SIDE_BY_SIDE_PARTS = ("left", "right")
+
+
+@dataclass(frozen=True)
+class BadImage:
+    path: str
+    why: str  # one line that ends with what to do
+
+    @property
+    def message(self) -> str:
+        return f"cannot use image {self.path}: {self.why}"
+
+
+def find_bad_images(dataset, *, threads: int = 2) -> list[BadImage]:
+    """Every file `dataset` (a TranslationDataset) reads that cannot be used, in path order."""
+    from translate.data.datasets import read_ref
+
+    used = [r for e in dataset.entries for r in (e.a, e.b, e.b_truth) if r is not None] + list(dataset.b_pool or ())
+    refs = {}  # path -> the ref to read it through (a side-by-side ref when any use is one)
+    for ref in used:
+        if ref.path not in refs or ref.part in SIDE_BY_SIDE_PARTS:
+            refs[ref.path] = ref
+    decode = dataset.transform.decode_size()
+
+    def check(path: str) -> BadImage | None:
+        try:
+            read_ref(refs[path], decode)
+        except ImageReadError as error:
+            return BadImage(path, error.why)
+        return None
+
+    # load_rgb refuses oversized images itself; PIL's own warning about them would only repeat it.
+    # (The filter is set once here, not per thread: catch_warnings is not thread-safe.)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            return [bad for bad in pool.map(check, sorted(refs)) if bad is not None]
+
+
+def check_dataset(dataset, *, skip_bad: bool = False, what: str = "the dataset", log=None, threads: int = 2):
+    """Decode every image of `dataset` once. Without `skip_bad`, a bad file is a UsageError (one line
+    naming it); with it, the samples that need a bad file are removed from `dataset` (in place) and
+    `log` gets one warning listing the files. Returns the list of bad files."""
+    started = time.perf_counter()
+    bad = find_bad_images(dataset, threads=threads)
+    seconds = time.perf_counter() - started
+    if log is not None and seconds >= 1.0:
+        log(f"checked the images of {what} in {seconds:.1f} s")
+    if not bad:
+        return bad
+    if not skip_bad:
+        more = f" ({len(bad)} bad files in all)" if len(bad) > 1 else ""
+        raise UsageError(f"{bad[0].message}{more}; or pass --skip-bad-images to leave such files out")
+    bad_paths = {b.path for b in bad}
+
+    def usable(ref) -> bool:
+        return ref is None or ref.path not in bad_paths
+
+    entries = [e for e in dataset.entries if usable(e.a) and usable(e.b) and usable(e.b_truth)]
+    pool = None if dataset.b_pool is None else [ref for ref in dataset.b_pool if usable(ref)]
+    if not entries or (pool is not None and not pool):
+        raise UsageError(f"no usable sample is left in {what} without its {len(bad)} bad image file(s) "
+                         f"(first: {bad[0].message})")
+    dataset.entries[:] = entries
+    if pool is not None:
+        dataset.b_pool[:] = pool
+    if log is not None:
+        log(f"warning: skipped {len(bad)} bad image file(s) of {what}: "
+            + "; ".join(f"{b.path} ({b.why.split(';')[0]})" for b in bad))
+    return bad
