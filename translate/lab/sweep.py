@@ -236,8 +236,8 @@ def render_markdown(summaries: list[Summary], best: dict[str, Summary], override
         "2,500 samples per run; a sample is high quality within 3 std of its nearest mode; a mode is captured "
         "with >= 1 high-quality sample (and counted in 'modes (>= 20)' with >= 20); reverse KL is that of the "
         "histogram of high-quality samples over the modes against uniform. 'all modes' counts the seeds that "
-        "captured every mode. Times are per run, on one torch thread of a 2-core machine shared with other jobs "
-        "(load 5-10 during the sweep): wall seconds, and the process's CPU seconds, which the sharing inflates less.",
+        "captured every mode. Times are per run, on one torch thread (the sweep's workers run side by side): "
+        "wall seconds, and the process's CPU seconds, which other jobs on the machine inflate less.",
         "",
         f"Shared settings (LabConfig defaults{', with ' + ', '.join(f'{k}={v}' for k, v in overrides.items()) if overrides else ''}): "
         f"{config.steps} G steps, {config.d_steps} D steps per G step, batch {config.batch_size}; "
