@@ -175,8 +175,11 @@ def train(args) -> int:
             log(f"done: {result.step} steps in {result.seconds / 60:.1f} min; samples in {run_dir / 'samples'}; "
                 f"try: translate-infer --model {run_dir} --input IMAGE_OR_FOLDER --output OUT")
         return 0
+    except BaseException:
+        ddp.shutdown_distributed(synchronize=False)  # the other ranks may never reach a barrier
+        raise
     finally:
-        ddp.shutdown_distributed()
+        ddp.shutdown_distributed()  # a clean exit: all ranks meet at a barrier, then leave
 
 
 def _collate(samples: list[dict]) -> dict:

@@ -62,8 +62,14 @@ def init_distributed(device_type: str) -> DistributedContext:
     )
 
 
-def shutdown_distributed() -> None:
+def shutdown_distributed(*, synchronize: bool = True) -> None:
+    """Leave the process group. With `synchronize` (a clean exit), every rank first meets the others at
+    a barrier: gloo ranks that tear down their connections while a peer is still finishing its last
+    collective can abort at exit ("terminate called without an active exception"), which torchrun
+    reports as a failed run. After an error, no barrier: the other ranks may never arrive."""
     if dist.is_available() and dist.is_initialized():
+        if synchronize and dist.get_world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()
 
 
