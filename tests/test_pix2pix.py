@@ -207,3 +207,17 @@ def test_an_existing_run_is_never_overwritten(datasets, tmp_path, capsys):
     assert train_cli("--checkpoints", ckpt, "--name", "r", "--resume", "--max-steps", 2) == 0
     config = json.loads((ckpt / "r" / "config.json").read_text())
     assert config["max_steps"] == 2 and config["ngf"] == 8
+
+
+def test_d_regularizer_and_instance_noise_reach_the_discriminator_only():
+    from translate.core.noise import InstanceNoise
+
+    spec = ConditionSpec("label", label_names=list("abc"), encoder={"num_labels": 3, "dim": 4})
+    plain = Pix2Pix(tiny_config(), spec)
+    assert plain.d_regularizers == [] and plain.adversary.instance_noise is None
+    model = Pix2Pix(tiny_config(d_reg="sn", instance_noise=0.1, max_steps=20), spec)
+    # One regularizer, on D: the condition encoder's embedding is not a layer to normalize.
+    assert len(model.d_regularizers) == 1
+    assert any("parametrizations" in name for name, _ in model.D.named_modules())
+    assert not any("parametrizations" in name for name, _ in model.D_condition.named_modules())
+    assert isinstance(model.adversary.instance_noise, InstanceNoise)

@@ -85,6 +85,22 @@ class TranslationModel(nn.Module):
         self.objective = objective
         self.d_regularizers: list = []
 
+    def setup_adversary(self, cfg) -> None:
+        """Give every discriminator named in `discriminator_names` the D regularizer of `cfg.d_reg`
+        (spectral normalization or regularization; translate.core.spectral), and make the adversary,
+        with annealed instance noise on D's inputs when `cfg.instance_noise` > 0. Call once the
+        discriminators exist."""
+        from translate.core.noise import InstanceNoise
+        from translate.core.spectral import apply_d_regularizer
+
+        regularizers = (apply_d_regularizer(getattr(self, name), cfg.d_reg, static_rank=cfg.sr_rank,
+                                            refresh_every=cfg.sr_refresh) for name in self.discriminator_names)
+        self.d_regularizers = [r for r in regularizers if r is not None]
+        noise = None
+        if cfg.instance_noise > 0:
+            noise = InstanceNoise(cfg.instance_noise, anneal_steps=cfg.max_steps or 10_000)
+        self.adversary = Adversary(self.objective, noise)
+
     # ---- what the loop calls -------------------------------------------------------------------
     def g_modules(self) -> list[nn.Module]:
         """Modules trained by G's optimizer (generators, and G-side condition encoders)."""

@@ -23,12 +23,10 @@ from typing import ClassVar
 
 import torch
 
-from translate.core.noise import InstanceNoise
 from translate.core.objectives import get_objective
 from translate.core.pool import HistoryPool
-from translate.core.spectral import apply_d_regularizer
 from translate.errors import UsageError
-from translate.models.base import Adversary, StepContext, TranslationModel
+from translate.models.base import StepContext, TranslationModel
 from translate.nets.factory import create_discriminator, create_generator
 from translate.train.config import TrainConfig, option
 
@@ -109,12 +107,7 @@ class CycleGAN(TranslationModel):
         self.G_B = generator()  # B -> A
         self.D_A = discriminator()  # real B vs G_A(a)
         self.D_B = discriminator()  # real A vs G_B(b)
-        self.d_regularizers = [
-            r for r in (apply_d_regularizer(D, cfg.d_reg, static_rank=cfg.sr_rank, refresh_every=cfg.sr_refresh)
-                        for D in (self.D_A, self.D_B)) if r is not None
-        ]
-        noise = InstanceNoise(cfg.instance_noise, anneal_steps=cfg.max_steps or 10_000) if cfg.instance_noise > 0 else None
-        self.adversary = Adversary(self.objective, noise)
+        self.setup_adversary(cfg)
         # One history per discriminator, with its own seeded stream (saved in extra_state for resume).
         self.fake_B_pool = HistoryPool(cfg.pool_size, generator=torch.Generator().manual_seed(cfg.seed * 1009 + 1))
         self.fake_A_pool = HistoryPool(cfg.pool_size, generator=torch.Generator().manual_seed(cfg.seed * 1009 + 2))

@@ -23,11 +23,9 @@ from dataclasses import dataclass
 
 import torch
 
-from translate.core.noise import InstanceNoise
 from translate.core.objectives import get_objective
-from translate.core.spectral import apply_d_regularizer
 from translate.io.generator_file import ConditionSpec, TranslationGenerator, build_condition_encoder
-from translate.models.base import Adversary, StepContext, TranslationModel
+from translate.models.base import StepContext, TranslationModel
 from translate.nets.factory import create_discriminator, create_generator
 from translate.train.config import TrainConfig, option
 
@@ -95,10 +93,7 @@ class Pix2Pix(TranslationModel):
         self.D = create_discriminator(cfg.netD, in_channels=6, ndf=cfg.ndf, n_layers=cfg.n_layers_D,
                                       norm=cfg.norm, condition_dim=cdim)
         self.D_condition = build_condition_encoder(condition)
-        regularizer = apply_d_regularizer(self.D, cfg.d_reg, static_rank=cfg.sr_rank, refresh_every=cfg.sr_refresh)
-        self.d_regularizers = [regularizer] if regularizer is not None else []
-        noise = InstanceNoise(cfg.instance_noise, anneal_steps=cfg.max_steps or 10_000) if cfg.instance_noise > 0 else None
-        self.adversary = Adversary(self.objective, noise)
+        self.setup_adversary(cfg)
         # Captions to draw mismatched conditions from, with their labels when the dataset has both.
         self._captions = list(captions or [])
         self._caption_labels = list(caption_labels or [])
