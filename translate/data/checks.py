@@ -20,10 +20,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from translate.data.datasets import SIDE_BY_SIDE_PARTS, read_ref
 from translate.data.images import ImageReadError
 from translate.errors import UsageError
-
-SIDE_BY_SIDE_PARTS = ("left", "right")
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,6 @@ class BadImage:
 
 def find_bad_images(dataset, *, threads: int = 2) -> list[BadImage]:
     """Every file `dataset` (a TranslationDataset) reads that cannot be used, in path order."""
-    from translate.data.datasets import read_ref
-
     used = [r for e in dataset.entries for r in (e.a, e.b, e.b_truth) if r is not None] + list(dataset.b_pool or ())
     refs = {}  # path -> the ref to read it through (a side-by-side ref when any use is one)
     for ref in used:

@@ -48,6 +48,7 @@ STREAM_ORDER = 3  # EpochSampler's permutation (drawn with index 0)
 DIRECTIONS = ("a2b", "b2a")
 PAIRINGS = ("paired", "unpaired")
 IMAGE_PARTS = ("full", "left", "right", "gray")
+SIDE_BY_SIDE_PARTS = ("left", "right")  # the halves of an aligned A|B image
 
 
 def sample_seed(seed: int, epoch: int, index: int, stream: int) -> int:
@@ -82,7 +83,7 @@ Key = Union[int, tuple[int, int]]
 def read_ref(ref: ImageRef, decode_size: tuple[int, int] | None = None) -> np.ndarray:
     """The whole file behind `ref`, decoded at least at `decode_size` (width, height) per half for a
     side-by-side A|B image, whose width is checked to split evenly."""
-    if ref.part in ("left", "right"):
+    if ref.part in SIDE_BY_SIDE_PARTS:
         decode = None if decode_size is None else (2 * decode_size[0], decode_size[1])
         return load_side_by_side(ref.path, min_size=decode)
     return load_rgb(ref.path, min_size=decode_size)

@@ -18,8 +18,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from translate.core.objectives import Objective, clip_weights_
+from translate.core.objectives import Objective, clip_weights_, get_objective
 from translate.core.penalty import gradient_penalty
+from translate.nets.factory import create_discriminator, create_generator
 
 
 @dataclass
@@ -164,3 +165,21 @@ def set_requires_grad(modules, flag: bool) -> None:
     for module in modules:
         for p in module.parameters():
             p.requires_grad_(flag)
+
+
+class TwoWayModel(TranslationModel):
+    """Two generators and two discriminators: G_A translates A -> B and D_A tells real B from G_A(a);
+    G_B and D_B the other way (CycleGAN, DiscoGAN). Built from the config's netG/ngf/netD/ndf/norm
+    settings, with the D regularizer and instance noise of `setup_adversary`."""
+
+    generator_names = ("G_A", "G_B")
+    discriminator_names = ("D_A", "D_B")
+
+    def __init__(self, cfg):
+        super().__init__(get_objective(cfg.objective))
+        self.cfg = cfg
+        self.G_A, self.G_B = (create_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout)
+                              for _ in range(2))
+        self.D_A, self.D_B = (create_discriminator(cfg.netD, ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=cfg.norm)
+                              for _ in range(2))
+        self.setup_adversary(cfg)

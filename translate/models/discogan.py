@@ -34,10 +34,8 @@ from typing import ClassVar
 
 import torch
 
-from translate.core.objectives import get_objective
 from translate.errors import UsageError
-from translate.models.base import StepContext, TranslationModel
-from translate.nets.factory import create_discriminator, create_generator
+from translate.models.base import StepContext, TwoWayModel
 from translate.train.config import TrainConfig, option
 
 
@@ -129,25 +127,10 @@ def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x.float() - y.float()).pow(2).mean()
 
 
-class DiscoGAN(TranslationModel):
-    generator_names = ("G_A", "G_B")
-    discriminator_names = ("D_A", "D_B")
+class DiscoGAN(TwoWayModel):
 
     def __init__(self, cfg: DiscoGANConfig):
-        super().__init__(get_objective(cfg.objective))
-        self.cfg = cfg
-
-        def generator():
-            return create_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout)
-
-        def discriminator():
-            return create_discriminator(cfg.netD, ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=cfg.norm)
-
-        self.G_A = generator()  # A -> B
-        self.G_B = generator()  # B -> A
-        self.D_A = discriminator()  # real B vs G_A(a)
-        self.D_B = discriminator()  # real A vs G_B(b)
-        self.setup_adversary(cfg)
+        super().__init__(cfg)  # G_A, G_B, D_A, D_B, their regularizer and the adversary
 
     def critic(self, discriminator: torch.nn.Module):
         """`discriminator` as a critic; a PatchGAN-style D (no features) passes through unchanged."""

@@ -89,7 +89,16 @@ class ProjectionHead(nn.Module):
 
 
 class _Checked(nn.Module):
+    """A discriminator of `features` -> `head` logits, plus the projection term when conditioned."""
+
     min_size: int = 1
+
+    def judge(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        phi = self.features(x)
+        logits = self.head(phi)
+        if self.projection is not None:
+            logits = logits + self.projection(phi, condition)
+        return logits
 
     def check_image_size(self, height: int, width: int) -> None:
         if height < self.min_size or width < self.min_size:
@@ -136,11 +145,7 @@ class PatchDiscriminator(_Checked):
         if not is_tracing():
             self.check_image_size(x.shape[-2], x.shape[-1])
             check_condition(condition, self.condition_dim, x.shape[0], "this discriminator")
-        phi = self.features(x)
-        logits = self.head(phi)
-        if self.projection is not None:
-            logits = logits + self.projection(phi, condition)
-        return logits
+        return self.judge(x, condition)
 
 
 class PixelDiscriminator(_Checked):
@@ -165,11 +170,7 @@ class PixelDiscriminator(_Checked):
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         if not is_tracing():
             check_condition(condition, self.condition_dim, x.shape[0], "this discriminator")
-        phi = self.features(x)
-        logits = self.head(phi)
-        if self.projection is not None:
-            logits = logits + self.projection(phi, condition)
-        return logits
+        return self.judge(x, condition)
 
 
 class MultiScaleDiscriminator(_Checked):
