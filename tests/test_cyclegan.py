@@ -55,6 +55,7 @@ def test_default_networks_are_the_published_architectures():
         arch = G.config.to_dict()
         assert (arch["name"], arch["ngf"], arch["norm"], arch["dropout"], arch["padding"]) == \
             ("resnet_9blocks", 64, "instance", False, "reflect")
+        assert arch["upsample"] == "transpose"  # the published layout (reference weights load)
         assert not any(isinstance(m, nn.Dropout) for m in G.modules())
     for D in (model.D_A, model.D_B):
         assert D.config.name == "basic" and D.config.ndf == 64 and D.receptive_field == 70

@@ -30,12 +30,14 @@ def test_config_defaults_are_the_published_ones():
     assert cfg.lr_policy == "constant"
     assert cfg.gan_weight == 0.1 and cfg.fm_weight == 0.9
     assert cfg.gan_curriculum == 10000 and cfg.starting_rate == 0.01 and cfg.default_rate == 0.5
+    assert cfg.lambda_identity == 0.0  # not in the paper
     assert DiscoGANConfig(size=128).load_size == 128
 
 
 def test_default_networks_are_discogans():
     model = DiscoGAN(DiscoGANConfig())
     assert model.G_A.config.name == "discogan" and model.D_A.config.name == "discogan"
+    assert model.G_A.config.upsample == "transpose"
     logits, features = model.D_A(torch.zeros(2, 3, 64, 64))
     assert logits.shape == (2, 1, 1, 1) and len(features) == 3
 
@@ -114,6 +116,21 @@ def test_generator_loss_mixes_gan_feature_matching_and_reconstruction_on_the_cur
     assert logs["rate"] == rate
     expected = (1 - rate) * (0.1 * (gan_a + gan_b) + 0.9 * (fm_a + fm_b)) + rate * (rec_a + rec_b)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_identity_term_joins_the_reconstruction_side_with_its_weight():
+    batch = batch64()
+    a, b = batch["A"], batch["B"]
+    plain = stub_model()
+    loss0, logs0 = plain.g_loss(batch, plain.generate(batch), StepContext(step=20000))
+    assert "idt_A" not in logs0
+    model = stub_model(lambda_identity=0.3)
+    loss, logs = model.g_loss(batch, model.generate(batch), StepContext(step=20000))
+    idt_a = 0.3 * ((0.5 * b - b) ** 2).mean()  # G_A(b) = 0.5 b
+    idt_b = 0.3 * ((a + 0.25 - a) ** 2).mean()  # G_B(a) = a + 0.25
+    assert logs["idt_A"].item() == pytest.approx(idt_a.item(), rel=1e-6)
+    assert logs["idt_B"].item() == pytest.approx(idt_b.item(), rel=1e-6)
+    assert (loss - loss0).item() == pytest.approx(0.5 * (idt_a + idt_b).item(), rel=1e-6)  # rate 0.5
 
 
 def test_discriminator_loss_is_half_bce_real_plus_fake_per_discriminator():

@@ -141,3 +141,13 @@ def test_export_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, nee
     rc = export_main([a.format(tmp=tmp_path) for a in argv])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("translate-export: error:") and needle in err
+
+
+def test_a_resize_upsampling_generator_keeps_its_layout_through_the_file(tmp_path):
+    net = create_generator("resnet_6blocks", ngf=4, upsample="resize").eval()
+    path = save_generator(tmp_path / "resize.safetensors", TranslationGenerator(net, card={"model": "cyclegan"}))
+    model = load_generator(path)
+    assert model.generator.config.upsample == "resize"
+    x = images()
+    with torch.no_grad():
+        assert torch.allclose(model.generator(x), net(x), atol=1e-6)

@@ -215,3 +215,42 @@ def test_norm_layers_under_bf16_autocast_stay_finite_and_close_to_fp32(norm):
     assert (logits.float() - ref_logits).abs().mean() < 0.02 * ref_logits.abs().mean() + 1e-3
     if norm == "batch":
         assert all(m.running_mean.dtype == torch.float32 for m in net.modules() if isinstance(m, nn.BatchNorm2d))
+
+
+@pytest.mark.parametrize("name", GENERATOR_NAMES)
+def test_resize_upsampling_keeps_the_shapes_and_rebuilds_from_json(name):
+    size = SMALLEST_SIZE[name]
+    net = create_generator(name, ngf=4, upsample="resize")
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in net.modules())
+    assert net(images(1, size)).shape == (1, 3, size, size)
+    rebuilt = build_generator_from_config(json.loads(json.dumps(net.config.to_dict())))
+    assert rebuilt.config.upsample == "resize"
+    rebuilt.load_state_dict(net.state_dict())  # same keys and shapes
+    # A config written before the option existed means the reference's transposed convolutions.
+    old = {k: v for k, v in create_generator(name, ngf=4).config.to_dict().items() if k != "upsample"}
+    assert any(isinstance(m, nn.ConvTranspose2d) for m in build_generator_from_config(old).modules())
+
+
+def test_transposed_conv_makes_a_checkerboard_and_resize_conv_does_not():
+    # Odena et al. 2016: a 3x3 stride-2 transposed conv sums 1, 2 or 4 kernel taps into each output pixel,
+    # so a constant input with constant weights comes out as a periodic pattern; nearest x2 then a 3x3
+    # conv gives every interior pixel all nine taps.
+    from translate.nets.layers import upsampling_conv
+
+    x = torch.ones(1, 1, 8, 8)
+    outputs = {}
+    for mode in ("transpose", "resize"):
+        layer = upsampling_conv(mode, 1, 1, 3, bias=False)
+        for p in layer.parameters():
+            nn.init.constant_(p, 1.0)
+        outputs[mode] = layer(x)[0, 0, 2:-2, 2:-2].detach()
+    assert outputs["resize"].shape == outputs["transpose"].shape == (12, 12)
+    assert torch.equal(outputs["resize"], torch.full((12, 12), 9.0))
+    assert sorted(outputs["transpose"].unique().tolist()) == [1.0, 2.0, 4.0]
+    assert torch.equal(outputs["transpose"][0::2, 0::2], torch.ones(6, 6))  # one tap
+    assert torch.equal(outputs["transpose"][1::2, 1::2], torch.full((6, 6), 4.0))  # four taps
+
+
+def test_unknown_upsample_is_a_usage_error():
+    with pytest.raises(UsageError, match="upsample"):
+        create_generator("resnet_6blocks", upsample="bilinear")

@@ -28,7 +28,7 @@ def tiny_config(**overrides) -> Pix2PixConfig:
 
 def test_defaults_are_the_published_ones():
     cfg = Pix2PixConfig()
-    assert (cfg.netG, cfg.netD, cfg.norm, cfg.dropout) == ("unet_256", "basic", "batch", True)
+    assert (cfg.netG, cfg.netD, cfg.norm, cfg.dropout, cfg.upsample) == ("unet_256", "basic", "batch", True, "transpose")
     assert cfg.objective == "nsgan" and cfg.lambda_L1 == 100.0
     assert (cfg.lr, cfg.beta1, cfg.beta2, cfg.batch_size) == (2e-4, 0.5, 0.999, 1)
     assert (cfg.epochs, cfg.epochs_decay, cfg.size, cfg.lr_policy) == (100, 100, 256, "linear")

@@ -120,6 +120,11 @@ class TranslationModel(nn.Module):
     def generate(self, batch: dict) -> dict:
         raise NotImplementedError
 
+    def statistics_pass(self, batch: dict) -> None:
+        """Run each generator on the real inputs it translates at inference (batch-norm statistics are
+        recomputed from these calls at the end of training, translate.train.batchnorm)."""
+        self.generate(batch)
+
     def d_loss(self, batch: dict, out: dict, ctx: StepContext) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
 
@@ -173,12 +178,19 @@ class TwoWayModel(TranslationModel):
     settings, with the D regularizer and instance noise of `setup_adversary`."""
 
     generator_names = ("G_A", "G_B")
+
+    def statistics_pass(self, batch: dict) -> None:
+        # Only the translations of real images: in training G_A also sees G_B's fakes (the backward
+        # cycle) and, with an identity term, real B; inference gives it real A.
+        self.G_A(batch["A"])
+        self.G_B(batch["B"])
     discriminator_names = ("D_A", "D_B")
 
     def __init__(self, cfg):
         super().__init__(get_objective(cfg.objective))
         self.cfg = cfg
-        self.G_A, self.G_B = (create_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout)
+        self.G_A, self.G_B = (create_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout,
+                                               upsample=cfg.upsample)
                               for _ in range(2))
         self.D_A, self.D_B = (create_discriminator(cfg.netD, ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=cfg.norm)
                               for _ in range(2))

@@ -19,6 +19,11 @@ with feature matching L_FM = sum over D's feature maps of mean((E_batch f(real) 
 adversarial loss is binary cross-entropy (nsgan on logits here), and each D's loss is
 0.5 (real term + fake term), summed over the two Ds.
 
+Not in the paper: `--lambda-identity w` (default 0) adds CycleGAN's identity term in DiscoGAN's
+squared error, w * (mean (G_A(b) - b)^2 + mean (G_B(a) - a)^2), to the reconstruction side of the mix
+(weighted by `rate` like L_CONST). Without it nothing ties a translation's colours to its input's, and
+on photo -> painting the published losses swap times of day (docs/unpaired.md).
+
 Naming follows CycleGAN's reference code, as everywhere in this toolkit: G_A maps A -> B, D_A judges
 domain B (real b against G_A(a)). (The public DiscoGAN code calls the A -> B generator
 `generator_B`.)
@@ -69,6 +74,8 @@ class DiscoGANConfig(TrainConfig):
     gan_curriculum: int = option(10000, "iterations with the starting rate (a strong GAN loss at first)")
     starting_rate: float = option(0.01, "weight of reconstruction vs adversarial terms during the curriculum")
     default_rate: float = option(0.5, "weight of reconstruction vs adversarial terms after the curriculum")
+    lambda_identity: float = option(0.0, "weight of an identity term |G_A(b) - b|^2 + |G_B(a) - a|^2 beside "
+                                    "the reconstruction (not in the paper: 0)")
 
     #: "quick": minutes on a laptop CPU (see docs/unpaired.md): half-width networks, batch 16, and the
     #: strong-GAN curriculum shortened in proportion to the short run.
@@ -92,7 +99,7 @@ class DiscoGANConfig(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("gan_weight", "fm_weight", "gan_curriculum"):
+        for name in ("gan_weight", "fm_weight", "gan_curriculum", "lambda_identity"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         for name in ("starting_rate", "default_rate"):
@@ -177,9 +184,15 @@ class DiscoGAN(TwoWayModel):
         rec_B = mse(out["rec_B"], real_B)
         rate = self.rate(ctx.step)
         adversarial = cfg.gan_weight * (G_A + G_B) + cfg.fm_weight * (fm_A + fm_B)
-        loss = (1.0 - rate) * adversarial + rate * (rec_A + rec_B)
+        reconstruction = rec_A + rec_B
         logs = {"G_A": G_A.detach(), "G_B": G_B.detach(), "fm_A": fm_A.detach(), "fm_B": fm_B.detach(),
                 "rec_A": rec_A.detach(), "rec_B": rec_B.detach(), "rate": rate}
+        if cfg.lambda_identity > 0:
+            idt_A = cfg.lambda_identity * mse(self.G_A(real_B), real_B)  # G_A leaves a painting a painting
+            idt_B = cfg.lambda_identity * mse(self.G_B(real_A), real_A)
+            reconstruction = reconstruction + idt_A + idt_B
+            logs.update({"idt_A": idt_A.detach(), "idt_B": idt_B.detach()})
+        loss = (1.0 - rate) * adversarial + rate * reconstruction
         return loss, logs
 
     def visuals(self, batch, out):

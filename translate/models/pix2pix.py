@@ -87,7 +87,8 @@ class Pix2Pix(TranslationModel):
         condition = condition or ConditionSpec()
         # The encoder's output size is the condition size G and D are built for.
         cdim = int(condition.encoder.get("dim", cfg.condition_dim)) if condition.kind != "none" else 0
-        G = create_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout, condition_dim=cdim)
+        G = create_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout, condition_dim=cdim,
+                             upsample=cfg.upsample)
         # G and its condition encoder travel together: export saves both, inference needs both.
         self.G = TranslationGenerator(G, condition)
         self.D = create_discriminator(cfg.netD, in_channels=6, ndf=cfg.ndf, n_layers=cfg.n_layers_D,

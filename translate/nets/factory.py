@@ -35,7 +35,7 @@ from translate.nets.generators import (
     parse_generator_name,
     size_rule,
 )
-from translate.nets.layers import check_norm, init_weights
+from translate.nets.layers import check_norm, check_upsample, init_weights
 
 DISCRIMINATOR_NAMES = ("basic", "n_layers", "pixel", "multiscale", "discogan")
 
@@ -57,24 +57,26 @@ def create_generator(name: str, *, in_channels: int = 3, out_channels: int = 3, 
                      **kwargs: Any) -> nn.Module:
     """A generator by name (`GENERATOR_NAMES`; also `resnet_<n>blocks` and `unet_<2**k>`), initialized
     with the reference init. `generator` seeds the init; kwargs: `padding` ("reflect", "replicate",
-    "zero") for the ResNet generators. The network's `.config` rebuilds it."""
+    "zero") for the ResNet generators, `upsample` ("transpose", the reference's, or "resize": nearest x2
+    and a 3x3 conv) for all. The network's `.config` rebuilds it."""
     family, depth = parse_generator_name(name)
     _check_channels(in_channels=in_channels, out_channels=out_channels, ngf=ngf)
     if condition_dim < 0:
         raise UsageError(f"condition_dim must be >= 0, got {condition_dim}")
     norm = check_norm(norm) if norm is not None else PUBLISHED_NORMS[family]
     padding = kwargs.pop("padding", "reflect")
+    upsample = check_upsample(kwargs.pop("upsample", "transpose"))
     if kwargs:
         raise UsageError(f"unexpected generator option(s) {', '.join(sorted(kwargs))}")
     if family == "resnet":
-        net = ResnetGenerator(in_channels, out_channels, ngf, norm, dropout, depth, padding, condition_dim)
+        net = ResnetGenerator(in_channels, out_channels, ngf, norm, dropout, depth, padding, condition_dim, upsample)
     else:
         if padding not in ("reflect", "zero"):
             raise UsageError(f"{name} has no padding option; it pads with zeros")
         if family == "unet":
-            net = UNetGenerator(in_channels, out_channels, ngf, norm, dropout, depth, condition_dim)
+            net = UNetGenerator(in_channels, out_channels, ngf, norm, dropout, depth, condition_dim, upsample)
         else:
-            net = DiscoGANGenerator(in_channels, out_channels, ngf, norm, dropout, condition_dim)
+            net = DiscoGANGenerator(in_channels, out_channels, ngf, norm, dropout, condition_dim, upsample)
     return init_weights(net, init, init_gain, generator)
 
 
@@ -111,6 +113,7 @@ def build_generator_from_config(config: GeneratorConfig | Mapping[str, Any]) -> 
     if not isinstance(config, GeneratorConfig):
         config = GeneratorConfig.from_dict(config)
     kwargs = {"padding": config.padding} if config.name.startswith("resnet") else {}
+    kwargs["upsample"] = config.upsample
     return create_generator(config.name, in_channels=config.in_channels, out_channels=config.out_channels,
                             ngf=config.ngf, norm=config.norm, dropout=config.dropout,
                             condition_dim=config.condition_dim, **kwargs)

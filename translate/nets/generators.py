@@ -19,6 +19,14 @@ as conditional instance norm does (Dumoulin et al. 2017). Why there and not else
 - FiLM layers are extra modules (`...film.linear.*`); with `condition_dim = 0` there are none and the
   parameter layout is exactly the plain network's, so reference weights still map.
 
+Upsampling. Every generator doubles its resolution with transposed convolutions, as the reference does
+(`upsample="transpose"`, the default, the layout of published weights). A 3x3 transposed conv of stride
+2 (the ResNet generators) covers the output pixels unevenly, and early in training its outputs carry a
+fine checkerboard (Odena, Dumoulin and Olah 2016, "Deconvolution and Checkerboard Artifacts").
+`upsample="resize"` replaces each one by nearest-neighbour x2 then a 3x3 conv (same channels, same
+norm and activation after it), which spreads every input pixel evenly and cannot make that pattern;
+it costs more multiply-adds (a 3x3 conv at the doubled resolution) and its weights are its own.
+
 Where: the ResNet generator modulates after the first norm of every residual block (the bottleneck);
 the U-Net after the norm of every decoder stage but the last; DiscoGAN after every decoder norm.
 """
@@ -44,6 +52,7 @@ from translate.nets.layers import (
     leaky_relu,
     make_norm,
     padding_mode,
+    upsampling_conv,
 )
 
 
@@ -59,6 +68,7 @@ class GeneratorConfig:
     dropout: bool = False
     condition_dim: int = 0
     padding: str = "reflect"  # ResNet generators only
+    upsample: str = "transpose"  # "transpose" (the reference) or "resize" (nearest x2 then a 3x3 conv)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,6 +135,7 @@ class ResnetGenerator(_SizeChecked):
     down   two 3x3 stride-2 convs, doubling the channels, each with norm and ReLU
     blocks n_blocks residual blocks at 4*ngf channels, 1/4 resolution
     up     two 3x3 stride-2 transposed convs (output_padding 1), halving the channels, norm, ReLU
+           (or, with upsample="resize", nearest x2 and a 3x3 conv each)
     head   7x7 conv (reflection padding 3) to out_channels, with bias, then tanh
 
     Height and width must be multiples of 4 (two halvings and two doublings).
@@ -134,7 +145,8 @@ class ResnetGenerator(_SizeChecked):
     min_size = 8  # the residual blocks' reflection padding needs at least 2 pixels at 1/4 resolution
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, norm: str = "instance",
-                 dropout: bool = False, n_blocks: int = 9, padding: str = "reflect", condition_dim: int = 0):
+                 dropout: bool = False, n_blocks: int = 9, padding: str = "reflect", condition_dim: int = 0,
+                 upsample: str = "transpose"):
         super().__init__()
         if n_blocks < 0:
             raise UsageError(f"n_blocks must be >= 0, got {n_blocks}")
@@ -143,7 +155,7 @@ class ResnetGenerator(_SizeChecked):
         bias = conv_bias(norm)
         self.condition_dim = condition_dim
         self.config = GeneratorConfig(f"resnet_{n_blocks}blocks", in_channels, out_channels, ngf, norm,
-                                      dropout, condition_dim, padding)
+                                      dropout, condition_dim, padding, upsample)
         # The stem's and head's 7x7 convs are reflection-padded whatever `padding` says (reference).
         self.stem = ConvNormAct(nn.Conv2d(in_channels, ngf, 7, padding=3, padding_mode="reflect", bias=bias),
                                 make_norm(norm, ngf), nn.ReLU())
@@ -154,8 +166,8 @@ class ResnetGenerator(_SizeChecked):
         self.blocks = nn.ModuleList(
             [ResidualBlock(4 * ngf, norm, dropout, padding, condition_dim) for _ in range(n_blocks)])
         self.up = nn.Sequential(*[
-            ConvNormAct(nn.ConvTranspose2d(ngf * 2 ** (2 - i), ngf * 2 ** (1 - i), 3, stride=2, padding=1,
-                                           output_padding=1, bias=bias),
+            ConvNormAct(upsampling_conv(upsample, ngf * 2 ** (2 - i), ngf * 2 ** (1 - i), 3, bias=bias,
+                                        padding_mode=padding_mode(padding)),
                         make_norm(norm, ngf * 2 ** (1 - i)), nn.ReLU())
             for i in range(2)])
         self.head = ConvNormAct(nn.Conv2d(ngf, out_channels, 7, padding=3, padding_mode="reflect"),
@@ -176,12 +188,12 @@ class UNetDecoderStage(nn.Module):
     (dropout 0.5); the outermost stage ends in tanh instead of a norm."""
 
     def __init__(self, in_channels: int, out_channels: int, norm: str, *, outermost: bool, dropout: bool,
-                 condition_dim: int = 0):
+                 condition_dim: int = 0, upsample: str = "transpose"):
         super().__init__()
         self.act = nn.ReLU()
         # The outermost transposed conv keeps its bias whatever the norm (reference).
-        self.conv = nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1,
-                                       bias=True if outermost else conv_bias(norm))
+        self.conv = upsampling_conv(upsample, in_channels, out_channels, 4,
+                                    bias=True if outermost else conv_bias(norm))
         self.norm = nn.Identity() if outermost else make_norm(norm, out_channels)
         self.film = FiLM(condition_dim, out_channels) if condition_dim > 0 and not outermost else None
         self.out = nn.Tanh() if outermost else (nn.Dropout(0.5) if dropout else nn.Identity())
@@ -210,7 +222,7 @@ class UNetGenerator(_SizeChecked):
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, norm: str = "batch",
-                 dropout: bool = False, num_downs: int = 8, condition_dim: int = 0):
+                 dropout: bool = False, num_downs: int = 8, condition_dim: int = 0, upsample: str = "transpose"):
         super().__init__()
         if num_downs < 5:
             raise UsageError(f"a U-Net needs at least 5 levels, got num_downs={num_downs}")
@@ -221,7 +233,7 @@ class UNetGenerator(_SizeChecked):
         self.required_multiple = 2**num_downs
         self.min_size = 2**num_downs
         self.config = GeneratorConfig(f"unet_{2**num_downs}", in_channels, out_channels, ngf, norm, dropout,
-                                      condition_dim, "zero")
+                                      condition_dim, "zero", upsample)
         widths = [ngf * min(2**k, 8) for k in range(num_downs)]  # encoder[k]'s output channels
         encoder = []
         for k in range(num_downs):
@@ -238,7 +250,7 @@ class UNetGenerator(_SizeChecked):
             c_in = widths[k] if k == num_downs - 1 else 2 * widths[k]
             decoder.append(UNetDecoderStage(c_in, c_out, norm, outermost=k == 0,
                                             dropout=dropout and 4 <= k <= num_downs - 2,
-                                            condition_dim=condition_dim))
+                                            condition_dim=condition_dim, upsample=upsample))
         self.decoder = nn.ModuleList(decoder)
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
@@ -272,14 +284,14 @@ class DiscoGANGenerator(_SizeChecked):
     min_size = 16
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, norm: str = "batch",
-                 dropout: bool = False, condition_dim: int = 0):
+                 dropout: bool = False, condition_dim: int = 0, upsample: str = "transpose"):
         super().__init__()
         check_norm(norm)
         if dropout:
             raise UsageError("the DiscoGAN generator has no dropout layers; build it with dropout=False")
         self.condition_dim = condition_dim
         self.config = GeneratorConfig("discogan", in_channels, out_channels, ngf, norm, False, condition_dim,
-                                      "zero")
+                                      "zero", upsample)
         widths = [ngf, 2 * ngf, 4 * ngf, 8 * ngf]
         self.encoder = nn.Sequential(*[
             ConvNormAct(nn.Conv2d(in_channels if k == 0 else widths[k - 1], widths[k], 4, stride=2, padding=1,
@@ -287,11 +299,11 @@ class DiscoGANGenerator(_SizeChecked):
                         nn.Identity() if k == 0 else make_norm(norm, widths[k]), leaky_relu())
             for k in range(4)])
         self.decoder = nn.ModuleList([
-            ConvNormAct(nn.ConvTranspose2d(widths[k], widths[k - 1], 4, stride=2, padding=1, bias=conv_bias(norm)),
+            ConvNormAct(upsampling_conv(upsample, widths[k], widths[k - 1], 4, bias=conv_bias(norm)),
                         make_norm(norm, widths[k - 1]), nn.ReLU(),
                         FiLM(condition_dim, widths[k - 1]) if condition_dim > 0 else None)
             for k in (3, 2, 1)])
-        self.head = ConvNormAct(nn.ConvTranspose2d(ngf, out_channels, 4, stride=2, padding=1), nn.Identity(),
+        self.head = ConvNormAct(upsampling_conv(upsample, ngf, out_channels, 4, bias=True), nn.Identity(),
                                 nn.Tanh())
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:

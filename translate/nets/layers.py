@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from translate.errors import UsageError
 
@@ -52,6 +53,36 @@ def padding_mode(padding: str) -> str:
     if padding not in PADDING_NAMES:
         raise UsageError(f"unknown padding {padding!r}; choose one of {', '.join(PADDING_NAMES)}")
     return "zeros" if padding == "zero" else padding
+
+
+UPSAMPLE_NAMES = ("transpose", "resize")
+
+
+def check_upsample(upsample: str) -> str:
+    if upsample not in UPSAMPLE_NAMES:
+        raise UsageError(f"unknown upsample {upsample!r}; choose one of {', '.join(UPSAMPLE_NAMES)}")
+    return upsample
+
+
+class ResizeConv2d(nn.Module):
+    """Doubles height and width: nearest-neighbour x2, then a 3x3 convolution (Odena et al. 2016)."""
+
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True, padding_mode: str = "zeros"):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode=padding_mode, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+def upsampling_conv(upsample: str, in_channels: int, out_channels: int, kernel: int, *, bias: bool,
+                    padding_mode: str = "zeros") -> nn.Module:
+    """A layer that doubles height and width: the reference's stride-2 transposed conv (kernel 3 with
+    output_padding 1, or kernel 4; padding 1 either way), or `ResizeConv2d` for upsample="resize"."""
+    if check_upsample(upsample) == "resize":
+        return ResizeConv2d(in_channels, out_channels, bias=bias, padding_mode=padding_mode)
+    return nn.ConvTranspose2d(in_channels, out_channels, kernel, stride=2, padding=1,
+                              output_padding=1 if kernel == 3 else 0, bias=bias)
 
 
 class FiLM(nn.Module):

@@ -66,6 +66,10 @@ class TrainConfig:
     n_layers_D: int = option(3, "PatchGAN depth when --netD n_layers", flag="--n-layers-D")
     norm: str = option("instance", "normalization layers", choices=("instance", "batch", "none"))
     dropout: bool = option(False, "dropout in the generator")
+    bn_refresh_batches: int = option(200, "at the end, recompute the generators' batch-norm statistics over "
+                                     "this many training batches (0: keep the moving averages)")
+    upsample: str = option("transpose", "how the generator doubles resolution: transposed convs (the "
+                           "reference's) or nearest x2 + 3x3 conv (no checkerboard)", choices=("transpose", "resize"))
     amp: str = option("auto", "mixed precision", choices=("auto", "off", "bf16", "fp16"))
     device: str = option("auto", "auto, cpu or cuda")
     channels_last: str = option("auto", "memory format for convolutions (auto = on for CUDA)", choices=("auto", "on", "off"))
@@ -90,6 +94,8 @@ class TrainConfig:
         for name in ("batch_size", "size", "d_steps", "log_every", "sample_every", "checkpoint_every", "ngf", "ndf"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.bn_refresh_batches < 0:
+            raise UsageError(f"--bn-refresh-batches must be >= 0, got {self.bn_refresh_batches}")
         if self.max_steps is not None and self.max_steps <= 0:
             raise UsageError(f"--max-steps must be positive, got {self.max_steps}")
         if self.epochs < 0 or self.epochs_decay < 0 or self.epochs + self.epochs_decay == 0:

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from translate.data.datasets import EpochSampler
 from translate.models.base import StepContext, TranslationModel, detached, set_requires_grad
 from translate.train import distributed as ddp
+from translate.train.batchnorm import refresh_batch_norm
 from translate.train.checkpoint import atomic_torch_save, capture_rng_state, load_state, restore_rng_state
 from translate.train.config import TrainConfig, config_to_dict
 from translate.train.logs import MetricsLog, Progress, RunningMeans, TensorBoard, image_grid, save_png
@@ -337,7 +338,7 @@ def fit(
                     interval_start, interval_steps = time.perf_counter(), 0
                 elif dist.is_main:
                     progress.update(step)
-                if step % cfg.sample_every == 0 or step == total_steps:
+                if step % cfg.sample_every == 0 and step < total_steps:
                     write_samples()
                 if ddp.any_rank(stop.requested, device):
                     stopped_early = step < total_steps
@@ -348,6 +349,14 @@ def fit(
                     break
             if stopped_early:
                 break
+        if not stopped_early:
+            # Inference statistics for batch norm from the final weights (no-op without batch norm).
+            sampler.set_epoch(0)
+            batches = (_to_device(b, device, channels_last) for b in loader)
+            used = refresh_batch_norm(model, batches, cfg.bn_refresh_batches, precision.autocast)
+            if used:
+                log(f"batch-norm statistics recomputed over {used} training batches")
+            write_samples()
         save_checkpoint()
 
     progress.close()

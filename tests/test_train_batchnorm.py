@@ -1,0 +1,118 @@
+"""Batch-norm statistics recomputed with the final weights at the end of training (precise BN)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+from tests.toy_training import ToyModel, ToyPairs
+from translate.train.batchnorm import refresh_batch_norm
+from translate.train.config import TrainConfig
+from translate.train.loop import fit
+from translate.train.precision import Precision
+
+QUIET = dict(workers=0, log_every=1, sample_every=1000, checkpoint_every=1000, tensorboard=False)
+
+
+class Net(nn.Module):
+    """conv -> batch norm -> dropout -> batch norm: the second norm's statistics show whether dropout
+    ran during the pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.drop = nn.Dropout(0.5)
+        self.bn2 = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn2(self.drop(self.bn1(self.conv(x))))
+
+
+class Model(nn.Module):
+    generator_names = ("G",)
+
+    def __init__(self):
+        super().__init__()
+        self.G = Net()
+
+    def g_modules(self):
+        return [self.G]
+
+    def statistics_pass(self, batch):
+        self.G(batch["A"])
+
+
+def batches(n=5, size=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [{"A": torch.randn(size, 3, 4, 4, generator=g, dtype=torch.float64) * (1 + k)} for k in range(n)]
+
+
+def test_running_statistics_become_the_average_of_per_batch_statistics_with_the_final_weights():
+    torch.manual_seed(0)
+    model = Model().double().train()
+    for layer in (model.G.bn1, model.G.bn2):  # stale moving averages, as after training
+        layer.running_mean.fill_(5.0)
+        layer.running_var.fill_(7.0)
+    data = batches()
+    rng_before = torch.get_rng_state()
+    assert refresh_batch_norm(model, data, max_batches=4) == 4
+    # By hand: the conv's outputs per batch, their per-channel means and unbiased variances, averaged
+    # over the first four batches (the fifth is beyond max_batches).
+    means, variances, normalized = [], [], []
+    for batch in data[:4]:
+        h = model.G.conv(batch["A"]).detach()
+        flat = h.transpose(0, 1).reshape(4, -1)
+        means.append(flat.mean(1))
+        variances.append(flat.var(1, unbiased=True))
+        normalized.append((h - flat.mean(1)[None, :, None, None]) / torch.sqrt(flat.var(1, unbiased=False)[None, :, None, None] + 1e-5))
+    assert torch.allclose(model.G.bn1.running_mean, torch.stack(means).mean(0))
+    assert torch.allclose(model.G.bn1.running_var, torch.stack(variances).mean(0))
+    # No dropout during the pass: bn2 saw bn1's batch-normalized outputs unchanged (mean 0 per batch).
+    second = [n.transpose(0, 1).reshape(4, -1).var(1, unbiased=True) for n in normalized]
+    assert torch.allclose(model.G.bn2.running_mean, torch.zeros(4, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(model.G.bn2.running_var, torch.stack(second).mean(0))
+    # Left as found: training mode, momentum, and the random stream.
+    assert model.training and model.G.drop.training and model.G.bn1.momentum == 0.1
+    assert torch.equal(torch.get_rng_state(), rng_before)
+
+
+def test_nothing_happens_without_batch_norm_or_with_zero_batches():
+    class Plain(Model):
+        def __init__(self):
+            super().__init__()
+            self.G = nn.Sequential(nn.Conv2d(3, 4, 1), nn.InstanceNorm2d(4))
+
+    calls = []
+    assert refresh_batch_norm(Plain(), iter(lambda: calls.append(1), None), max_batches=10) == 0
+    assert calls == []  # the batches were not even drawn
+    model = Model()
+    model.G.bn1.running_mean.fill_(5.0)
+    assert refresh_batch_norm(model, batches(), max_batches=0) == 0
+    assert torch.equal(model.G.bn1.running_mean, torch.full((4,), 5.0))
+
+
+def _fit_toy(tmp_path, **overrides):
+    cfg = TrainConfig(data="toy", norm="batch", **{**QUIET, "max_steps": 5, "batch_size": 2, **overrides})
+    torch.manual_seed(cfg.seed)
+    model = ToyModel("lsgan", "batch")
+    fit(model, ToyPairs(), cfg, tmp_path, precision=Precision(torch.device("cpu"), None, False), log=lambda *a: None)
+    return model
+
+
+@pytest.mark.parametrize("refresh, tracked", [(0, 5), (3, 3), (200, 6)])  # 12 toy pairs: 6 batches of 2
+def test_training_ends_with_recomputed_statistics(tmp_path, refresh, tracked):
+    model = _fit_toy(tmp_path / str(refresh), bn_refresh_batches=refresh)
+    norm = model.G[1]
+    # With momentum None, num_batches_tracked counts the batches of the refresh; without one, the steps.
+    assert int(norm.num_batches_tracked) == tracked
+    state = torch.load(tmp_path / str(refresh) / "state.pt", weights_only=False)
+    assert torch.equal(state["model"]["G.1.running_mean"], norm.running_mean)  # saved as recomputed
+
+
+def test_the_refresh_leaves_training_exactly_as_it_was(tmp_path):
+    plain = _fit_toy(tmp_path / "plain", bn_refresh_batches=0)
+    refreshed = _fit_toy(tmp_path / "refreshed")
+    for (name, a), b in zip(plain.named_parameters(), refreshed.parameters()):
+        assert torch.equal(a, b), name
