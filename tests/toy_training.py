@@ -109,6 +109,8 @@ def main(argv=None) -> int:
     if ctx.is_main:
         torch.save({"params": params, "initial": initial, "all_ranks": gathered, "step": result.step}, out / "final.pt")
     ddp.shutdown_distributed()
+    if ctx.enabled:
+        ddp.leave_process(0)
     return 0
 
 

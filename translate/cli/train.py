@@ -170,16 +170,19 @@ def train(args) -> int:
         if result.stopped_early:
             log(f"stopped at step {result.step}/{result.total_steps}; continue with: "
                 f"{PROG} {args.model} --name {cfg.name} --checkpoints {cfg.checkpoints} --resume")
-            return 130
-        if dist.is_main:
-            log(f"done: {result.step} steps in {result.seconds / 60:.1f} min; samples in {run_dir / 'samples'}; "
-                f"try: translate-infer --model {run_dir} --input IMAGE_OR_FOLDER --output OUT")
-        return 0
+            code = 130
+        else:
+            if dist.is_main:
+                log(f"done: {result.step} steps in {result.seconds / 60:.1f} min; samples in {run_dir / 'samples'}; "
+                    f"try: translate-infer --model {run_dir} --input IMAGE_OR_FOLDER --output OUT")
+            code = 0
     except BaseException:
         ddp.shutdown_distributed(synchronize=False)  # the other ranks may never reach a barrier
         raise
-    finally:
-        ddp.shutdown_distributed()  # a clean exit: all ranks meet at a barrier, then leave
+    ddp.shutdown_distributed()  # a clean exit: all ranks meet at a barrier, then leave
+    if dist.enabled:
+        ddp.leave_process(code)  # skips gloo's teardown at interpreter exit (see there)
+    return code
 
 
 def _collate(samples: list[dict]) -> dict:
