@@ -148,6 +148,7 @@ def test_a_resize_upsampling_generator_keeps_its_layout_through_the_file(tmp_pat
     path = save_generator(tmp_path / "resize.safetensors", TranslationGenerator(net, card={"model": "cyclegan"}))
     model = load_generator(path)
     assert model.generator.config.upsample == "resize"
+    assert "instance norm, resize upsampling" in describe(read_metadata(path))[1]
     x = images()
     with torch.no_grad():
         assert torch.allclose(model.generator(x), net(x), atol=1e-6)

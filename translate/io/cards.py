@@ -32,6 +32,8 @@ def describe(meta: dict) -> list[str]:
     extras = [f"{arch.get('norm', '?')} norm"]
     if arch.get("dropout"):
         extras.append("dropout")
+    if arch.get("upsample", "transpose") != "transpose":
+        extras.append(f"{arch['upsample']} upsampling")
     if arch.get("condition_dim"):
         extras.append(f"condition dim {arch['condition_dim']}")
     lines.append(f"architecture: {arch.get('name', '?')}, ngf {arch.get('ngf', '?')}, "
