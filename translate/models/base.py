@@ -178,12 +178,6 @@ class TwoWayModel(TranslationModel):
     settings, with the D regularizer and instance noise of `setup_adversary`."""
 
     generator_names = ("G_A", "G_B")
-
-    def statistics_pass(self, batch: dict) -> None:
-        # Only the translations of real images: in training G_A also sees G_B's fakes (the backward
-        # cycle) and, with an identity term, real B; inference gives it real A.
-        self.G_A(batch["A"])
-        self.G_B(batch["B"])
     discriminator_names = ("D_A", "D_B")
 
     def __init__(self, cfg):
@@ -195,3 +189,9 @@ class TwoWayModel(TranslationModel):
         self.D_A, self.D_B = (create_discriminator(cfg.netD, ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=cfg.norm)
                               for _ in range(2))
         self.setup_adversary(cfg)
+
+    def statistics_pass(self, batch: dict) -> None:
+        # Only the translations of real images: in training G_A also sees G_B's fakes (the backward
+        # cycle) and, with an identity term, real B; inference gives it real A.
+        self.G_A(batch["A"])
+        self.G_B(batch["B"])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -82,8 +83,6 @@ def leave_process(code: int) -> None:
     machine under load that happened to about 1 two-rank run in 12 even after the barrier and
     destroy_process_group of `shutdown_distributed`. A run that got here has closed its logs and written
     its files atomically, so there is nothing left to finalize: flush the streams and exit."""
-    import sys
-
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
