@@ -122,7 +122,14 @@ def save_png(chw01: torch.Tensor, path: Path) -> None:
 
 class Progress:
     """A tqdm bar on stderr with it/s, images/s, ETA and the latest losses; plain lines when stderr
-    is not a terminal (CI logs), at most one every `plain_every_s` seconds."""
+    is not a terminal (CI logs), at most one every `plain_every_s` seconds.
+
+    The plain lines' rate is the recent one, smoothed across lines (as tqdm smooths its bar), not the
+    average since the start: on a shared machine the speed changes with the load, and after a pause an
+    average would predict the wrong end for the rest of the run."""
+
+    #: weight of the newest interval in the smoothed rate (tqdm's default smoothing)
+    SMOOTHING = 0.3
 
     def __init__(self, total: int, initial: int, batch_images: int, enabled: bool = True, plain_every_s: float = 30.0):
         self.total, self.batch_images = total, batch_images
@@ -132,6 +139,8 @@ class Progress:
         self._plain_every_s = plain_every_s
         self._start_step, self._start_time = initial, time.perf_counter()
         self._step = initial
+        self._mark_step, self._mark_time = initial, self._start_time  # the previous plain line
+        self._rate: float | None = None  # smoothed steps per second across plain lines
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
@@ -145,14 +154,24 @@ class Progress:
         elapsed = time.perf_counter() - self._start_time
         rate = (step - self._start_step) / elapsed if elapsed > 0 else 0.0
         if self._bar is not None:
+            rate = self._bar.format_dict.get("rate") or rate  # tqdm's smoothed rate, once it has one
             post = {"img/s": f"{rate * self.batch_images:.2f}"}
             if losses:
                 post.update({k: f"{v:.3f}" for k, v in list(losses.items())[:6]})
             self._bar.set_postfix(post, refresh=False)
             self._bar.update(done)
         elif time.perf_counter() - self._last_plain >= self._plain_every_s or step == self.total:
-            self._last_plain = time.perf_counter()
-            eta = (self.total - step) / rate if rate > 0 else float("nan")
+            now = self._last_plain = time.perf_counter()
+            if now > self._mark_time and step > self._mark_step:
+                # The interval from the start holds the first step's warm-up: it only sets the mark.
+                if self._mark_step != self._start_step:
+                    recent = (step - self._mark_step) / (now - self._mark_time)
+                    self._rate = recent if self._rate is None else (
+                        self.SMOOTHING * recent + (1 - self.SMOOTHING) * self._rate)
+                self._mark_step, self._mark_time = step, now
+            # Until a second line there is no rate without the warm-up in it: no ETA yet.
+            rate, eta = (rate, float("nan")) if self._rate is None else (
+                self._rate, (self.total - step) / self._rate)
             text = " ".join(f"{k}={v:.3f}" for k, v in list((losses or {}).items())[:6])
             print(
                 f"step {step}/{self.total}  {rate:.2f} it/s  {rate * self.batch_images:.2f} img/s  "

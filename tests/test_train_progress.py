@@ -1,0 +1,71 @@
+"""The progress lines of a training run: the rate and ETA follow the recent speed, not the run's average."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from translate.train import logs
+from translate.train.logs import Progress
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(logs.time, "perf_counter", fake)
+    return fake
+
+
+def lines(capsys) -> list[tuple[int, float, float, str]]:
+    """(step, it/s, img/s, ETA) of each plain progress line written so far."""
+    pattern = re.compile(r"step (\d+)/\d+\s+([\d.]+) it/s\s+([\d.]+) img/s\s+ETA (\S+)")
+    return [(int(m[1]), float(m[2]), float(m[3]), m[4]) for m in pattern.finditer(capsys.readouterr().err)]
+
+
+def test_rate_and_eta_follow_the_recent_speed_after_a_pause(clock, capsys):
+    progress = Progress(total=1000, initial=0, batch_images=4, plain_every_s=10.0)
+    clock.now += 30.0  # the first step: warm-up, 30 s
+    progress.update(1)
+    step = 1
+    for _ in range(60):  # one step per second
+        clock.now += 1.0
+        step += 1
+        progress.update(step)
+    clock.now += 600.0  # the run is paused for ten minutes (SIGSTOP, a busy machine)
+    for _ in range(120):
+        clock.now += 1.0
+        step += 1
+        progress.update(step)
+    out = lines(capsys)
+    assert out[0][0] == 1  # a line at once, so a log shows the run started
+    last_step, rate, images, eta = out[-1]
+    average = (last_step - 0) / (clock.now - 1000.0)
+    assert average < 0.3  # what an average since the start would report
+    assert rate == pytest.approx(1.0, rel=0.05) and images == pytest.approx(4 * rate, rel=0.01)
+    h, m, s = map(int, eta.split(":"))
+    assert h * 3600 + m * 60 + s == pytest.approx((1000 - last_step) / rate, rel=0.01)  # rate shown rounded
+    # Just after the pause the line said the run had slowed down (the pause is in its interval).
+    # The line just after the pause shows the slowdown; the later ones recover the steady rate.
+    assert [r for s_, r, _, _ in out if s_ == 62] == [pytest.approx(0.7, abs=0.02)]
+    assert out[0][3] == "?"  # no ETA from the warm-up step alone
+
+
+def test_the_first_lines_use_the_average_until_a_recent_interval_exists(clock, capsys):
+    progress = Progress(total=10, initial=4, batch_images=1, plain_every_s=10.0)  # a resumed run
+    clock.now += 2.0
+    progress.update(5)
+    first = lines(capsys)
+    assert first == [(5, pytest.approx(0.5, abs=0.01), pytest.approx(0.5, abs=0.01), "?")]
+    clock.now += 5.0
+    progress.update(10)  # the last step always prints; its rate covers steps 5 -> 10
+    (step, rate, _, eta), = lines(capsys)
+    assert (step, rate, eta) == (10, pytest.approx(1.0), "0:00:00")
