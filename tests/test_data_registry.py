@@ -1,5 +1,6 @@
 """The registry's names, aliases and pretrained table, and resolve_dataset for every kind of DATA."""
 
+import json
 import re
 import sys
 
@@ -17,7 +18,7 @@ from translate.data.registry import (
     lookup_pretrained,
     reversed_name,
 )
-from translate.data.resolve import SYNTHETIC_MARKER, SyntheticOptions, ensure_synthetic
+from translate.data.resolve import SYNTHETIC_MARKER, SyntheticOptions, ensure_synthetic, synthetic_format
 from translate.errors import UsageError
 from tests._data_helpers import fake_synthetic_module, make_aligned, make_unaligned
 
@@ -155,6 +156,33 @@ def test_synthetic_alias_swaps_and_conditions_are_found(tmp_path, fake_synthetic
     daytime = resolve_dataset("synth-daytime", root=tmp_path)
     assert daytime.paired and daytime.conditions == ("label", "text")
     assert daytime.label_names == ("dawn", "dusk", "noon")  # the fake writes 3 train + 2 test images
+
+
+def test_a_set_from_an_older_generator_format_is_generated_again(tmp_path, fake_synthetic, monkeypatch, capsys):
+    path = ensure_synthetic("synth-photo2vangogh", tmp_path)
+    assert json.loads((path / SYNTHETIC_MARKER).read_text())["format_version"] == 1  # the fake has no version
+    (path / "trainA" / "000.png").write_bytes(b"stale")
+    monkeypatch.setattr(sys.modules["translate.data.synthetic"], "FORMAT_VERSION", 2, raising=False)
+    assert ensure_synthetic("synth-photo2vangogh", tmp_path) == path
+    assert "format 1" in capsys.readouterr().err and len(fake_synthetic) == 2
+    assert json.loads((path / SYNTHETIC_MARKER).read_text())["format_version"] == 2
+    assert (path / "trainA" / "000.png").read_bytes() != b"stale"
+    assert [p.name for p in tmp_path.iterdir()] == ["synth-photo2vangogh"]  # nothing left beside it
+    ensure_synthetic("synth-photo2vangogh", tmp_path)
+    assert len(fake_synthetic) == 2  # current now: kept
+
+
+def test_a_failed_regeneration_keeps_the_old_set(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "translate.data.synthetic", fake_synthetic_module())
+    path = ensure_synthetic("synth-edges2landscape", tmp_path)
+    before = sorted(p.relative_to(path) for p in path.rglob("*"))
+    failing = fake_synthetic_module(fail=True)
+    failing.FORMAT_VERSION = 2
+    monkeypatch.setitem(sys.modules, "translate.data.synthetic", failing)
+    with pytest.raises(RuntimeError):
+        ensure_synthetic("synth-edges2landscape", tmp_path)
+    assert sorted(p.relative_to(path) for p in path.rglob("*")) == before
+    assert synthetic_format(path) == 1
 
 
 def test_half_generated_synthetic_folder_is_never_used(tmp_path, fake_synthetic):

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from translate.data.synthetic import SYNTHETIC_SETS, TIMES_OF_DAY, labels_in_caption, write_synthetic
+from translate.data.synthetic import FORMAT_VERSION, SYNTHETIC_SETS, TIMES_OF_DAY, labels_in_caption, write_synthetic
 from translate.data.synthetic.captions import TIME_ADJECTIVES, TIME_PHRASES
 from translate.data.synthetic.edges import CANNY_HIGH, CANNY_KERNEL, CANNY_LOW, CANNY_SIGMA, canny_edges
 from translate.data.synthetic.painting import PALETTE, render_painting
@@ -110,7 +110,7 @@ def test_photo2vangogh_layout_counts_and_sizes(written):
         for f in files:
             assert read_rgb(f).shape == (SMALL, SMALL, 3)
     record = json.loads((root / "synth.json").read_text())
-    assert record["format_version"] == 1
+    assert record["format_version"] == FORMAT_VERSION == 2
     assert (record["name"], record["seed"], record["n_train"], record["n_test"], record["size"]) == (
         "synth-photo2vangogh", 7, 3, 2, SMALL)
     assert record["splits"] == counts

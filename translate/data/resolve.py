@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,15 +122,27 @@ def _describe_folder(name: str, path: Path, source: str, *, swap: bool = False, 
 # -- synthetic sets ---------------------------------------------------------------------------------
 
 
-def _synthetic_writer():
+def _synthetic_module():
     try:
-        module = importlib.import_module("translate.data.synthetic")
+        return importlib.import_module("translate.data.synthetic")
     except ImportError:
         raise UsageError(
             "the built-in synthetic sets are missing from this installation (translate.data.synthetic); "
             "reinstall translate or pass a dataset folder"
         ) from None
-    return module.write_synthetic
+
+
+def _current_format() -> int:
+    """The format version this installation's generator writes (1 for a generator without versions)."""
+    return int(getattr(_synthetic_module(), "FORMAT_VERSION", 1))
+
+
+def synthetic_format(folder: Path) -> int:
+    """The format version a complete generated set was written in (1: written before versions were kept)."""
+    try:
+        return int(json.loads((folder / SYNTHETIC_MARKER).read_text(encoding="utf-8")).get("format_version", 1))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
 
 
 def is_complete_synthetic(folder: Path) -> bool:
@@ -146,17 +159,17 @@ def generate_synthetic(name: str, out_dir: str | os.PathLike, options: Synthetic
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise UsageError(f"{out_dir} already exists and is not empty; choose a new folder or remove it")
-    write_synthetic = _synthetic_writer()
+    module = _synthetic_module()
     parent = out_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=parent))
     try:
-        written = Path(write_synthetic(
+        written = Path(module.write_synthetic(
             name, scratch / out_dir.name, n_train=options.n_train, n_test=options.n_test,
             size=options.size, seed=options.seed,
         ))
         marker = {"name": name, "n_train": options.n_train, "n_test": options.n_test, "size": options.size,
-                  "seed": options.seed}
+                  "seed": options.seed, "format_version": int(getattr(module, "FORMAT_VERSION", 1))}
         (written / SYNTHETIC_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
         if out_dir.is_dir():
             out_dir.rmdir()  # empty, checked above; os.rename needs the name free on every platform
@@ -167,22 +180,43 @@ def generate_synthetic(name: str, out_dir: str | os.PathLike, options: Synthetic
 
 
 def ensure_synthetic(name: str, root: str | os.PathLike = "datasets", options: SyntheticOptions | None = None) -> Path:
-    """The folder of synthetic set `name` under `root`, generated on first use (once, under a lock)."""
+    """The folder of synthetic set `name` under `root`, generated on first use (once, under a lock).
+
+    A set written by an older format of the generator (its pictures are not what this version draws,
+    so scores against its truth would not match the documented ones) is generated again and replaced.
+    """
     options = options or SyntheticOptions()
     root = Path(root)
     final = root / f"{name}{options.folder_suffix()}"
-    if is_complete_synthetic(final):
+    current = _current_format()
+    if is_complete_synthetic(final) and synthetic_format(final) == current:
         return final
-    if final.exists() and not (final.is_dir() and not any(final.iterdir())):
+    if not is_complete_synthetic(final) and final.exists() and not (final.is_dir() and not any(final.iterdir())):
         raise UsageError(
             f"{final} exists but is not a complete generated set (no {SYNTHETIC_MARKER}); "
             "remove it and run again to regenerate it"
         )
     root.mkdir(parents=True, exist_ok=True)
-    with folder_lock(root):
-        if not is_complete_synthetic(final):  # another process may have written it while we waited
+    with folder_lock(root):  # another process may have written it while we waited: look again
+        if not is_complete_synthetic(final):
             generate_synthetic(name, final, options)
+        elif synthetic_format(final) != current:
+            _replace_synthetic(name, final, options, current)
     return final
+
+
+def _replace_synthetic(name: str, final: Path, options: SyntheticOptions, current: int) -> None:
+    """Generate `final` again beside it, then swap: an interruption leaves the old set in place."""
+    print(f"{final} was generated in format {synthetic_format(final)} of the synthetic sets; this version "
+          f"writes format {current}: generating it again", file=sys.stderr)
+    fresh = final.with_name(f".{final.name}-format{current}")
+    old = final.with_name(f".{final.name}-old")
+    for leftover in (fresh, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    generate_synthetic(name, fresh, options)
+    os.rename(final, old)
+    os.rename(fresh, final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 # -- resolution -------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from .edges import canny_edges, edge_image
 from .painting import render_painting
 from .scene import TIMES_OF_DAY, Scene, relight, render_photo, sample_scene, scene_seed
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: strokes drawn from the photo's visible texture, not its film grain
 MIN_SIZE = 32
 
 
