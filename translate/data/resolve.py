@@ -138,7 +138,8 @@ def _current_format() -> int:
 
 
 def synthetic_format(folder: Path) -> int:
-    """The format version a complete generated set was written in (1: written before versions were kept)."""
+    """The format version a complete generated set was written in (1: written before versions were kept;
+    0: the marker cannot be read, which counts as out of date)."""
     try:
         return int(json.loads((folder / SYNTHETIC_MARKER).read_text(encoding="utf-8")).get("format_version", 1))
     except (OSError, ValueError, AttributeError, TypeError):
@@ -169,7 +170,7 @@ def generate_synthetic(name: str, out_dir: str | os.PathLike, options: Synthetic
             size=options.size, seed=options.seed,
         ))
         marker = {"name": name, "n_train": options.n_train, "n_test": options.n_test, "size": options.size,
-                  "seed": options.seed, "format_version": int(getattr(module, "FORMAT_VERSION", 1))}
+                  "seed": options.seed, "format_version": _current_format()}
         (written / SYNTHETIC_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
         if out_dir.is_dir():
             out_dir.rmdir()  # empty, checked above; os.rename needs the name free on every platform
