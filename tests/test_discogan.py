@@ -182,3 +182,34 @@ def test_trains_a_few_steps_with_finite_losses_and_logs_both_spectra(tmp_path, o
     assert {"spectrum_D_A/spectrum/mean", "spectrum_D_B/spectrum/mean"} <= set(lines[-1])
     if objective == "wgan-gp":
         assert "D_A_gp" in lines[-1] and "D_B_gp" in lines[-1]
+
+
+@pytest.mark.slow
+def test_the_quick_preset_learns_the_colours_of_the_paintings_on_synthetic_data(tmp_path, capsys):
+    """The quick preset (identity term, spectral norm on D, reconstruction's share 0.9), cut to a short
+    run at batch 8 on a small synth-photo2vangogh at 64 px: its paintings of the test photos are
+    closer to the true paintings than those of a network one step into training and than the mean
+    painting, and the photos come back from them. (The full preset also beats the identity map in L1;
+    docs/unpaired.md.)"""
+    from translate.cli import eval as eval_cli
+    from translate.cli import train as train_cli
+    from translate.data.synthetic import write_synthetic
+
+    data = write_synthetic("synth-photo2vangogh", tmp_path / "p2v", n_train=64, n_test=12, size=64, seed=0)
+    runs = tmp_path / "runs"
+    common = ["--data", str(data), "--checkpoints", str(runs), "--preset", "quick", "--batch-size", "8",
+              "--amp", "off", "--workers", "0", "--sample-every", "1000", "--no-tensorboard"]
+    assert train_cli.main(["discogan", *common, "--name", "d", "--max-steps", "250"]) == 0
+    assert train_cli.main(["discogan", *common, "--name", "untrained", "--max-steps", "1"]) == 0
+    capsys.readouterr()
+    scores = {}
+    for name in ("d", "untrained"):
+        assert eval_cli.main(["--model", str(runs / name), "--data", str(data), "--json", "--device", "cpu"]) == 0
+        scores[name] = json.loads(capsys.readouterr().out)
+    model, untrained, baselines = scores["d"]["model"], scores["untrained"]["model"], scores["d"]["baselines"]
+    assert scores["d"]["size"] == 64 and scores["d"]["n"] == 12
+    # Measured: L1 0.121 / SSIM 0.194 against 0.201 / 0.119 one step in, mean painting 0.179, cycle
+    # 0.102 against 0.245.
+    assert model["l1"] < 0.75 * untrained["l1"] and model["ssim"] > untrained["ssim"], scores
+    assert model["l1"] < 0.8 * baselines["mean_target"]["l1"], scores
+    assert scores["d"]["cycle"]["l1"] < 0.6 * scores["untrained"]["cycle"]["l1"], scores
