@@ -14,7 +14,10 @@ What it guarantees (see docs/app.md):
   analytics_enabled=False here); fonts come from the local theme, not from a font service.
 
 The page's event `translate` is also an API endpoint (`gradio_client`): inputs (model, direction,
-label, caption, image file), outputs (image, PNG file, notice).
+label, caption, image file, and optionally whether to paint at the model's training size), outputs
+(image, PNG file, notice). Models whose card gives a training size get a box that paints a larger
+image at that size and scales the painting back up; it is ticked for U-Nets, whose bottleneck sees
+the whole picture (they repaint less on larger images).
 """
 
 from __future__ import annotations
@@ -84,12 +87,23 @@ def _card_markdown(service: TranslationService, name: str | None) -> str:
     return f"**{lines[0]}**\n\n" + "\n".join(f"- {line}" for line in lines[1:])
 
 
+def _training_size_update(service: TranslationService, name: str | None):
+    """The "paint at the training size" box: shown when the card gives a size, ticked for U-Nets."""
+    entry = service.model(name) if name else None
+    size = entry.training_size() if entry else None
+    if size is None:
+        return gr.update(value=False, visible=False)
+    return gr.update(label=f"Paint at the model's training size ({size} px), then scale back up",
+                     value=entry.paints_best_at_training_size, visible=True)
+
+
 def _controls(service: TranslationService, name: str | None):
-    """Updates of (card, direction, label, caption) for model `name`."""
+    """Updates of (card, direction, label, caption, training size) for model `name`."""
     if not name:
         return (_card_markdown(service, None), gr.update(choices=[("a2b", "a2b"), ("b2a", "b2a")], value="a2b",
                                                          visible=False),
-                gr.update(choices=[], value=None, visible=False), gr.update(visible=False))
+                gr.update(choices=[], value=None, visible=False), gr.update(visible=False),
+                _training_size_update(service, None))
     entry = service.model(name)
     condition = entry.condition
     kind = condition.get("kind", "none")
@@ -100,7 +114,7 @@ def _controls(service: TranslationService, name: str | None):
     names = list(condition.get("label_names", []))
     label = gr.update(choices=names, value=names[0] if names else None, visible=kind == "label")
     caption = gr.update(visible=kind == "text")
-    return _card_markdown(service, name), direction, label, caption
+    return _card_markdown(service, name), direction, label, caption, _training_size_update(service, name)
 
 
 def build_app(service: TranslationService, examples: list[tuple[Path, str]] | None = None,
@@ -121,7 +135,7 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
         keep = name if name in names_now else (names_now[0] if names_now else None)
         return (gr.update(choices=names_now, value=keep), *_controls(service, keep))
 
-    def on_translate(name, direction, label, caption, upload):
+    def on_translate(name, direction, label, caption, upload, at_training_size=False):
         # Inputs arrive unprocessed (preprocess=False below): gr.Image would open the upload with PIL
         # before the app could refuse a non-image with a message. Gradio has already checked that the
         # file is one of its own uploads.
@@ -135,7 +149,9 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
             entry = service.model(name)
             kind = entry.condition.get("kind", "none")
             condition = label if kind == "label" else caption if kind == "text" else None
-            out = service.translate(name, image, direction or "a2b", condition)
+            direction = direction or "a2b"
+            painted_at = service.painting_size(name, image.shape, direction) if at_training_size else None
+            out = service.translate(name, image, direction, condition, at_training_size=bool(at_training_size))
         except UsageError as e:
             raise gr.Error(str(e), print_exception=False) from None
         from PIL import Image
@@ -144,7 +160,10 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
         stem = Path(str(name)).name or "model"
         path = Path(tempfile.mkstemp(prefix=f"{stem}-", suffix=".png", dir=output_dir)[1])
         Image.fromarray(out).save(path)
-        message = f"{out.shape[1]}\u00d7{out.shape[0]} pixels with `{name}`" + (f". {notice}" if notice else "")
+        message = f"{out.shape[1]}\u00d7{out.shape[0]} pixels with `{name}`"
+        if painted_at is not None:
+            message += f", painted at {painted_at[0]}\u00d7{painted_at[1]} and scaled up"
+        message += f". {notice}" if notice else ""
         return str(path), str(path), message
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
@@ -155,7 +174,7 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
             model = gr.Dropdown(choices=names, value=first, label="Model", elem_id="model", scale=4,
                                 allow_custom_value=True)
             rescan = gr.Button("Rescan", size="sm", scale=1, elem_id="rescan")
-        card_text, direction_update, label_update, caption_update = _controls(service, first)
+        card_text, direction_update, label_update, caption_update, size_update = _controls(service, first)
         card = gr.Markdown(card_text, elem_id="card")
         with gr.Row():
             direction = gr.Radio(label="Direction", elem_id="direction",
@@ -169,6 +188,8 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
                                  elem_id="input-image", height=360)
             result = gr.Image(type="filepath", format="png", label="Translation", interactive=False,
                               elem_id="output-image", height=360, buttons=["download", "fullscreen"])
+        at_size = gr.Checkbox(elem_id="training-size",
+                              **{k: v for k, v in size_update.items() if k != "__type__"})
         run = gr.Button("Translate", variant="primary", elem_id="translate-button")
         with gr.Row():
             notice = gr.Markdown(elem_id="notice")
@@ -176,9 +197,9 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
         if examples:
             gr.Examples(examples=[[str(p)] for p, _ in examples], inputs=[upload], examples_per_page=12,
                         label="Examples (synthetic landscapes: photos, paintings, edge maps)")
-        model.change(on_model, [model], [card, direction, label, caption], api_visibility="private")
-        rescan.click(on_rescan, [model], [model, card, direction, label, caption], api_visibility="private")
-        run.click(on_translate, [model, direction, label, caption, upload], [result, download, notice],
+        model.change(on_model, [model], [card, direction, label, caption, at_size], api_visibility="private")
+        rescan.click(on_rescan, [model], [model, card, direction, label, caption, at_size], api_visibility="private")
+        run.click(on_translate, [model, direction, label, caption, upload, at_size], [result, download, notice],
                   api_name="translate", preprocess=False)
     return demo
 

@@ -76,6 +76,8 @@ def app(tmp_path_factory):
                                                                          "target": "landscape", "translates": "a2b"})
     labels = ConditionSpec("label", label_names=["dawn", "noon", "dusk", "night"], encoder={"num_labels": 4})
     tiny_generator_file(models / "daytime" / "G.safetensors", condition=labels, seed=4)
+    tiny_generator_file(models / "unet" / "G.safetensors", name="unet_128", norm="instance", seed=5,
+                        card={**cyclegan_card("G_A", "a2b", "photo", "vangogh"), "size": 32})
     examples = root / "examples"  # already "rendered": the test does not wait for the synthetic renderer
     examples.mkdir()
     for kind in EXAMPLE_KINDS:
@@ -105,12 +107,29 @@ def picture(path, width, height, seed=0):
     return path
 
 
-def translate(client, path, model="edges", direction="a2b", label=None, caption=""):
+def translate(client, path, model="edges", direction="a2b", label=None, caption="", *more):
     from gradio_client import handle_file
 
-    image, download, notice = client.predict(model, direction, label, caption, handle_file(str(path)),
+    image, download, notice = client.predict(model, direction, label, caption, handle_file(str(path)), *more,
                                              api_name="/translate")
     return np.asarray(Image.open(image).convert("RGB")), download, notice
+
+
+def test_a_unet_paints_at_its_training_size_when_asked_and_says_so(app, client, tmp_path):
+    from apps.translate_app import _training_size_update
+    from translate.serving import TranslationService
+
+    service = TranslationService(app["models"])
+    box = _training_size_update(service, "unet")
+    assert box["visible"] and box["value"] and "32 px" in box["label"]  # ticked for a U-Net with a size
+    assert _training_size_update(service, "edges")["visible"] is False  # no size on its card
+    source = picture(tmp_path / "in.png", 80, 48)
+    painted, _, notice = translate(client, source, "unet", "a2b", None, "", True)
+    plain, _, plain_notice = translate(client, source, "unet", "a2b", None, "", False)
+    assert painted.shape == plain.shape == (48, 80, 3)
+    assert "painted at 53\u00d732 and scaled up" in notice and "painted at" not in plain_notice
+    expected = service.translate("unet", np.asarray(Image.open(source).convert("RGB")), at_training_size=True)
+    assert np.abs(painted.astype(int) - expected.astype(int)).max() <= 1 and not np.array_equal(painted, plain)
 
 
 def test_app_listens_on_loopback_without_share_link_or_analytics(app):

@@ -117,3 +117,26 @@ def test_service_translates_with_the_condition_a_model_needs(models):
     there = service.translate("cyclegan_run", image, "a2b")
     back = service.translate("cyclegan_run", image, "b2a")
     assert not np.array_equal(there, back) and service.cache.loads == 3
+
+
+def test_a_unet_paints_at_its_training_size_and_is_scaled_back_up(tmp_path):
+    from translate.data.transforms import resize_image
+
+    root = tmp_path / "checkpoints"
+    tiny_generator_file(root / "unet" / "G.safetensors", name="unet_128", norm="instance", seed=1,
+                        card={**card("G", "a2b", "photo", "vangogh"), "size": 32})
+    tiny_generator_file(root / "resnet" / "G.safetensors", seed=2, card=card("G", "a2b", "photo", "vangogh"))
+    service = TranslationService(root)
+    unet, resnet = service.model("unet"), service.model("resnet")
+    assert unet.training_size() == 32 and unet.paints_best_at_training_size
+    assert resnet.training_size() is None and not resnet.paints_best_at_training_size
+    image = np.random.default_rng(0).integers(0, 256, (48, 80, 3), dtype=np.uint8)
+    assert service.painting_size("unet", image.shape) == (53, 32)  # the shorter side at 32, aspect kept
+    assert service.painting_size("unet", image[:32, :40].shape) is None  # not larger: painted as it is
+    assert service.painting_size("resnet", image.shape) is None  # no size on the card
+
+    out = service.translate("unet", image, at_training_size=True)
+    expected = resize_image(service.translate("unet", resize_image(image, 53, 32)), 80, 48)
+    assert out.shape == image.shape and np.array_equal(out, expected)
+    assert not np.array_equal(out, service.translate("unet", image))  # a different painting than at 48x80
+    assert np.array_equal(service.translate("resnet", image, at_training_size=True), service.translate("resnet", image))

@@ -7,7 +7,8 @@
 - `ModelCache`: loaded generators, one per file, the least recently used dropped beyond `capacity`.
 - `read_upload(path, max_pixels)`: an uploaded file as RGB, refused with a message when it is not an
   image, downscaled (with a notice) when it has more pixels than allowed.
-- `TranslationService`: the above together: list, describe and run models.
+- `TranslationService`: the above together: list, describe and run models (at the upload's size, or
+  at the model's training size and scaled back up).
 
 Nothing here imports gradio, so it is tested without a browser or a server.
 """
@@ -65,6 +66,19 @@ class CatalogModel:
     @property
     def condition(self) -> dict:
         return self.metadata().get("condition", {}) or {"kind": "none"}
+
+    def training_size(self, direction: str | None = None) -> int | None:
+        """The image size the generator was trained at (its card's `size`), where the card says."""
+        size = self.metadata(direction).get("card", {}).get("size")
+        return int(size) if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+
+    @property
+    def paints_best_at_training_size(self) -> bool:
+        """U-Net generators: their bottleneck sees the whole picture, so on a larger image they repaint
+        less than at the size they were trained at (docs/unpaired.md). ResNet and DiscoGAN generators
+        are treated as local."""
+        name = str(self.metadata().get("generator", {}).get("name", ""))
+        return name.startswith("unet") and self.training_size() is not None
 
     def direction_label(self, direction: str) -> str:
         card = self.metadata(direction).get("card", {})
@@ -241,14 +255,34 @@ class TranslationService:
             raise UsageError(f"no model named {name!r} in {self.root}; choose one of the list")
         return self.models[name]
 
+    def painting_size(self, name: str, image_shape: tuple[int, ...], direction: str = "a2b") -> tuple[int, int] | None:
+        """(width, height) at which `translate(..., at_training_size=True)` paints an image of
+        `image_shape`: shrunk so that its shorter side is the model's training size. None when the
+        model's card gives no size or the image is no larger than that."""
+        entry = self.model(name)
+        size = entry.training_size(direction if direction in entry.files else None)
+        height, width = image_shape[:2]
+        if size is None or min(height, width) <= size:
+            return None
+        scale = size / min(height, width)
+        return max(size, round(width * scale)), max(size, round(height * scale))
+
     def translate(self, name: str, image: np.ndarray, direction: str = "a2b", condition=None,
-                  tile: int | str | None = "auto") -> np.ndarray:
-        """Translate an RGB uint8 image with model `name` in `direction`."""
+                  tile: int | str | None = "auto", at_training_size: bool = False) -> np.ndarray:
+        """Translate an RGB uint8 image with model `name` in `direction`. With `at_training_size`, an
+        image larger than the model's training size is painted at that size (`painting_size`) and the
+        painting scaled back up to the image's size."""
         from translate.infer import translate_image
 
         entry = self.model(name)
         if direction not in entry.files:
             direction = entry.directions[0]
+        target = self.painting_size(name, image.shape, direction) if at_training_size else None
+        if target is not None:
+            from translate.data.transforms import resize_image
+
+            painted = self.translate(name, resize_image(image, *target), direction, condition, tile)
+            return resize_image(painted, image.shape[1], image.shape[0])
         # Checked again at load time: the file could have been replaced by a link since the scan.
         path = inside(self.root, entry.files[direction])
         generator = self.cache.get(path)
