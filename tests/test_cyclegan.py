@@ -130,6 +130,45 @@ def test_identity_weight_zero_drops_the_identity_terms():
     assert loss.item() == pytest.approx(sum(logs[k].item() for k in ("G_A", "G_B", "cycle_A", "cycle_B")), rel=1e-6)
 
 
+def _batch_sizes_seen(net: nn.Module) -> list[int]:
+    seen = []
+    net.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape[0]))
+    return seen
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_identity_passes_share_a_call_with_the_translation_only_where_that_changes_nothing(norm):
+    # With instance norm, G_A(a) and G_A(b) are made in one call on [a, b]: the losses and gradients
+    # must be those of separate calls. Batch norm would mix the domains' statistics: separate calls.
+    torch.manual_seed(0)
+    model = CycleGAN(CycleGANConfig(**{**TINY, "norm": norm})).double()
+    batch = batch64(2)
+    batch = {k: nn.functional.interpolate(v, size=32) for k, v in batch.items()}
+    seen = _batch_sizes_seen(model.G_A)
+    loss, logs = model.g_loss(batch, model.generate(batch), StepContext())
+    grads = torch.autograd.grad(loss, list(model.G_A.parameters()))
+    assert seen == ([4, 2] if norm == "instance" else [2, 2, 2])
+
+    a, b = batch["A"], batch["B"]
+    fake_b, fake_a = model.G_A(a), model.G_B(b)
+    expected = {
+        "cycle_A": 10.0 * (model.G_B(fake_b) - a).abs().mean(),
+        "cycle_B": 10.0 * (model.G_A(fake_a) - b).abs().mean(),
+        "idt_A": 5.0 * (model.G_A(b) - b).abs().mean(),
+        "idt_B": 5.0 * (model.G_B(a) - a).abs().mean(),
+        "G_A": lsgan_g(model.D_A(fake_b)),
+        "G_B": lsgan_g(model.D_B(fake_a)),
+    }
+    for name, value in expected.items():
+        assert logs[name].item() == pytest.approx(value.item(), rel=1e-6), name  # losses are float32
+    if norm == "instance":
+        for got, want in zip(grads, torch.autograd.grad(sum(expected.values()), list(model.G_A.parameters()))):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    with torch.no_grad():  # a pass G is not trained on (samples, D-only steps) makes no identity images
+        seen.clear()
+        assert "idt_A" not in model.generate(batch) and seen == [2, 2]
+
+
 def test_discriminator_loss_is_halved_least_squares_per_discriminator():
     model = stub_model(pool_size=0)
     batch = batch64()
