@@ -61,7 +61,7 @@ class CycleGANConfig(TrainConfig):
     #: straight to the output, keeps the scene far better than a ResNet generator (1500 steps: L1 to
     #: the true paintings 0.073 against 0.081, SSIM 0.560 against 0.483), and the identity term is worth
     #: its cost: without it the colours of the translations drift. Discriminators as wide as the
-    #: generators (ndf 32, not 16) buy the most SSIM per second measured (0.573-0.579 against 0.560).
+    #: generators (ndf 32, not 16) buy the most SSIM per second measured (0.573-0.582 against 0.560).
     #: Resize-convolution upsampling instead of transposed convs: no checkerboard over the outputs.
     PRESETS: ClassVar[dict[str, dict]] = {
         "quick": {
