@@ -169,6 +169,33 @@ def test_identity_passes_share_a_call_with_the_translation_only_where_that_chang
         assert "idt_A" not in model.generate(batch) and seen == [2, 2]
 
 
+@pytest.mark.parametrize("update_g", [False, True])
+def test_an_iteration_that_updates_d_alone_skips_the_cycle_passes_and_trains_d_the_same(update_g):
+    # --d-steps 5: four iterations in five update D alone. D's loss needs only the translations, so
+    # each generator runs once there; D's update must be what the full forward would have given.
+    from translate.train.loop import make_optimizations, train_step
+
+    def setup():
+        torch.manual_seed(0)
+        model = CycleGAN(CycleGANConfig(**{**TINY, "d_steps": 5, "objective": "wgan-gp", "pool_size": 0}))
+        d_opt, g_opt = make_optimizations(model, model.cfg, FP32, total_steps=10)
+        return model, d_opt, g_opt
+
+    batch = {k: nn.functional.interpolate(v.float(), size=32) for k, v in batch64(2).items()}
+    model, d_opt, g_opt = setup()
+    seen = _batch_sizes_seen(model.G_A)
+    torch.manual_seed(1)  # the gradient penalty's interpolation draws
+    train_step(model, batch, d_opt, g_opt, FP32, StepContext(d_scaler=d_opt.scaler), update_g)
+    assert seen == ([4, 2] if update_g else [2])  # with G's update: translation + identity, then the cycle
+    full, d_opt_full, g_opt_full = setup()
+    full.generate_for_d = full.generate  # what every iteration ran before: all four passes
+    torch.manual_seed(1)
+    train_step(full, batch, d_opt_full, g_opt_full, FP32, StepContext(d_scaler=d_opt_full.scaler), update_g)
+    for name in ("D_A", "D_B", "G_A", "G_B"):
+        for p, q in zip(getattr(model, name).parameters(), getattr(full, name).parameters()):
+            torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
 def test_discriminator_loss_is_halved_least_squares_per_discriminator():
     model = stub_model(pool_size=0)
     batch = batch64()

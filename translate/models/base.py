@@ -4,6 +4,7 @@ A model owns its networks and says how its losses add up; the loop (translate.tr
 devices, precision, distribution, schedules, checkpoints and logging. One iteration of the loop is:
 
     out = model.generate(batch)                   # G's outputs, with a graph when G will be updated
+                                                  # (model.generate_for_d(batch) when it will not)
     loss_D = model.d_loss(batch, detached(out))   # -> D's optimizer step, then model.after_d_step()
     loss_G = model.g_loss(batch, out)             # (every d_steps-th iteration) -> G's optimizer step
 
@@ -120,6 +121,12 @@ class TranslationModel(nn.Module):
     def generate(self, batch: dict) -> dict:
         raise NotImplementedError
 
+    def generate_for_d(self, batch: dict) -> dict:
+        """G's outputs that `d_loss` needs, for an iteration that updates D alone (`--d-steps` > 1; run
+        without a graph). The default is all of `generate`; models whose `generate` also makes outputs
+        only G's loss uses (cycle reconstructions) skip them here."""
+        return self.generate(batch)
+
     def statistics_pass(self, batch: dict) -> None:
         """Run each generator on the real inputs it translates at inference (batch-norm statistics are
         recomputed from these calls at the end of training, translate.train.batchnorm)."""
@@ -189,6 +196,10 @@ class TwoWayModel(TranslationModel):
         self.D_A, self.D_B = (create_discriminator(cfg.netD, ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=cfg.norm)
                               for _ in range(2))
         self.setup_adversary(cfg)
+
+    def generate_for_d(self, batch: dict) -> dict:
+        # Each D judges only its generator's translations; the cycle reconstructions are G's business.
+        return {"fake_B": self.G_A(batch["A"]), "fake_A": self.G_B(batch["B"])}
 
     def statistics_pass(self, batch: dict) -> None:
         # Only the translations of real images: in training G_A also sees G_B's fakes (the backward

@@ -142,7 +142,7 @@ def train_step(model: TranslationModel, batch: dict, d_opt: _Optimization, g_opt
     """One iteration: G's forward, one D update, and a G update when `update_g`; returns detached
     scalars to log."""
     with precision.autocast(), torch.set_grad_enabled(update_g):
-        out = model.generate(batch)
+        out = model.generate(batch) if update_g else model.generate_for_d(batch)
 
     set_requires_grad(model.d_modules(), True)
     d_opt.zero_grad()
