@@ -130,6 +130,11 @@ def test_identity_weight_zero_drops_the_identity_terms():
     assert loss.item() == pytest.approx(sum(logs[k].item() for k in ("G_A", "G_B", "cycle_A", "cycle_B")), rel=1e-6)
 
 
+def batch32(n: int = 2, dtype=torch.float64) -> dict:
+    """batch64's images enlarged to the 32 px that the TINY networks take."""
+    return {k: nn.functional.interpolate(v, size=32).to(dtype) for k, v in batch64(n).items()}
+
+
 def _batch_sizes_seen(net: nn.Module) -> list[int]:
     seen = []
     net.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape[0]))
@@ -142,8 +147,7 @@ def test_identity_passes_share_a_call_with_the_translation_only_where_that_chang
     # must be those of separate calls. Batch norm would mix the domains' statistics: separate calls.
     torch.manual_seed(0)
     model = CycleGAN(CycleGANConfig(**{**TINY, "norm": norm})).double()
-    batch = batch64(2)
-    batch = {k: nn.functional.interpolate(v, size=32) for k, v in batch.items()}
+    batch = batch32()
     seen = _batch_sizes_seen(model.G_A)
     loss, logs = model.g_loss(batch, model.generate(batch), StepContext())
     grads = torch.autograd.grad(loss, list(model.G_A.parameters()))
@@ -181,7 +185,7 @@ def test_an_iteration_that_updates_d_alone_skips_the_cycle_passes_and_trains_d_t
         d_opt, g_opt = make_optimizations(model, model.cfg, FP32, total_steps=10)
         return model, d_opt, g_opt
 
-    batch = {k: nn.functional.interpolate(v.float(), size=32) for k, v in batch64(2).items()}
+    batch = batch32(dtype=torch.float32)
     model, d_opt, g_opt = setup()
     seen = _batch_sizes_seen(model.G_A)
     torch.manual_seed(1)  # the gradient penalty's interpolation draws
