@@ -228,6 +228,30 @@ def test_discriminators_see_fakes_from_the_history_pool():
     assert len(model.extra_state()["fake_B_pool"]["images"]) == 2
 
 
+def _pool_choices(model: CycleGAN, queries: int = 80) -> list[bool]:
+    """For each query of one new image into D_A's (full) pool: was a stored image returned instead?"""
+    pool = model.fake_B_pool
+    choices = []
+    for k in range(pool.size + queries):
+        new = torch.full((1, 3, 2, 2), float(k))
+        choices.append(not torch.equal(pool.query(new), new))
+    return choices[pool.size:]
+
+
+def test_each_torchrun_rank_draws_its_own_pool_decisions(monkeypatch):
+    import translate.models.cyclegan as cyclegan
+
+    decisions = {}
+    for rank in (0, 1):
+        monkeypatch.setattr(cyclegan, "current_rank", lambda rank=rank: rank)
+        decisions[rank] = _pool_choices(stub_model(pool_size=5))
+    assert decisions[0] != decisions[1], "ranks sharing one stream make the same choice at every step"
+    # One process (rank 0) keeps the stream it always had: seeded runs reproduce earlier results.
+    monkeypatch.setattr(cyclegan, "current_rank", lambda: 0)
+    assert _pool_choices(stub_model(pool_size=5)) == decisions[0]
+    assert cyclegan.pool_seed(0, 1, 0) == 1 and cyclegan.pool_seed(3, 2, 0) == 3 * 1009 + 2
+
+
 # ---- training: exact resume, other objectives -------------------------------------------------------
 
 class InterruptAt(torch.utils.data.Dataset):

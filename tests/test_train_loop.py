@@ -16,6 +16,7 @@ from translate.train.config import TrainConfig
 from translate.data.datasets import EpochSampler
 from translate.train.loop import fit
 from translate.train.precision import Precision, resolve_precision
+from translate.train.schedules import lr_multiplier
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = dict(workers=0, log_every=1, sample_every=1000, checkpoint_every=1000, tensorboard=False)
@@ -71,10 +72,10 @@ def test_metrics_lines_hold_step_epoch_losses_and_timing(tmp_path):
 
 def test_linear_decay_reaches_near_zero_lr_at_the_end(tmp_path):
     _, _ = run_toy(tmp_path, max_steps=20, epochs=1, epochs_decay=1, log_every=1)
-    lrs = [m["lr_G"] for m in read_metrics(tmp_path)]
-    assert lrs[0] == pytest.approx(2e-4) and lrs[8] == pytest.approx(2e-4)
-    assert all(b < a for a, b in zip(lrs[10:], lrs[11:]))
-    assert 0 < lrs[-1] < 2e-4 / 10
+    lrs = [m["lr_G"] for m in read_metrics(tmp_path)]  # the lr each step trained with
+    assert lrs[:10] == pytest.approx([2e-4] * 10)
+    assert all(b < a for a, b in zip(lrs[9:], lrs[10:]))
+    assert lrs[-1] == pytest.approx(2e-4 / 11)  # the last step still trains
 
 
 def test_d_steps_update_g_every_kth_iteration(tmp_path):
@@ -160,3 +161,49 @@ def test_resume_under_torchrun_is_exact(tmp_path):
     second = _torchrun(tmp_path / "resumed", 2, {**settings, "resume": True})
     assert second["step"] == 10
     assert torch.equal(second["params"], straight["params"])
+
+
+def test_linear_schedule_per_step_is_the_reference_rule_per_epoch():
+    # The reference's lambda_rule (epoch_count 1, n_epochs 100, n_epochs_decay 100), one step an epoch:
+    # 100 steps at the full lr, then 100 decaying to 1/101.
+    reference = [1.0 - max(0, epoch + 1 - 100) / (100 + 1) for epoch in range(200)]
+    ours = lr_multiplier("linear", 200, constant_fraction=0.5)
+    assert [ours(step) for step in range(200)] == pytest.approx(reference, abs=1e-12)
+    assert ours(99) == 1.0 and ours(100) == pytest.approx(100 / 101) and ours(199) == pytest.approx(1 / 101)
+
+
+def test_instance_noise_is_annealed_over_the_run_however_long(tmp_path):
+    from translate.core.noise import InstanceNoise
+    from translate.models.base import Adversary
+
+    torch.manual_seed(0)
+    model = ToyModel()
+    model.adversary = Adversary(model.objective, InstanceNoise(0.1))
+    cfg = TrainConfig(data="toy", epochs=2, epochs_decay=1, batch_size=2, **QUIET)  # no --max-steps
+    result = fit(model, ToyPairs(), cfg, tmp_path, precision=Precision(torch.device("cpu"), None, False),
+                 log=lambda *a: None)
+    assert result.total_steps == 3 * 6  # three epochs of 12 pairs in batches of 2
+    assert model.adversary.instance_noise.anneal_steps == result.total_steps
+    assert model.adversary.instance_noise.std_at(result.total_steps) == 0.0
+
+
+def test_resume_keeps_the_spectral_monitors_running_maxima(tmp_path):
+    from translate.core.monitor import SpectralMonitor
+    from translate.train.checkpoint import load_state
+
+    def run(folder, data=None, resume=False) -> SpectralMonitor:
+        cfg = TrainConfig(data="toy", max_steps=14, batch_size=2, resume=resume, spectral_every=1, **QUIET)
+        torch.manual_seed(cfg.seed)
+        model = ToyModel()
+        monitor = SpectralMonitor(model.D)
+        fit(model, data or ToyPairs(), cfg, folder, precision=Precision(torch.device("cpu"), None, False),
+            spectral_monitors={"spectrum_D": monitor}, log=lambda *a: None)
+        return monitor
+
+    torch.use_deterministic_algorithms(True)
+    straight = run(tmp_path / "straight")
+    interrupted = run(tmp_path / "interrupted", data=ToyPairs(interrupt_at=17))  # stops after step 9
+    saved = load_state(tmp_path / "interrupted" / "state.pt")["spectral_monitors"]["spectrum_D"]
+    assert saved == interrupted.state_dict() and saved["running_max"]
+    resumed = run(tmp_path / "interrupted", resume=True)
+    assert resumed.state_dict() == straight.state_dict()

@@ -69,7 +69,7 @@ class ToyModel(TranslationModel):
         return 0.5 * loss, {f"D_{k}": v for k, v in logs.items()}
 
     def g_loss(self, batch, out, ctx):
-        adv = self.adversary.g_loss(self._critic(batch), out["fake_B"])
+        adv = self.adversary.g_loss(self._critic(batch), out["fake_B"], ctx)
         l1 = (out["fake_B"] - batch["B"]).abs().mean()
         return adv + 10.0 * l1, {"G_adv": adv.detach(), "G_L1": l1.detach()}
 

@@ -42,7 +42,8 @@ class Adversary:
     objective: Objective
     instance_noise: Any = None  # translate.core.noise.InstanceNoise or None
 
-    def _noisy(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+    def noisy(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        """`x` as D sees it at this step: with the step's instance noise, if any."""
         if self.instance_noise is None:
             return x
         return self.instance_noise(x, ctx.step)
@@ -51,8 +52,8 @@ class Adversary:
                fake_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
         """d_real + fake_weight * d_fake (+ the gradient penalty); `fake_weight` < 1 leaves room for
         other negatives (pix2pix's mismatched pairs)."""
-        real_logits = critic(self._noisy(real, ctx))
-        fake_logits = critic(self._noisy(fake.detach(), ctx))
+        real_logits = critic(self.noisy(real, ctx))
+        fake_logits = critic(self.noisy(fake.detach(), ctx))
         loss_real = self.objective.d_real(real_logits)
         loss_fake = self.objective.d_fake(fake_logits)
         loss = loss_real + fake_weight * loss_fake
@@ -70,8 +71,15 @@ class Adversary:
             logs["gp"] = gp.detach()
         return loss, logs
 
-    def g_loss(self, critic, fake: torch.Tensor) -> torch.Tensor:
-        return self.objective.g_loss(critic(fake))
+    def d_negative(self, critic, images: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        """D's loss on further negatives (pix2pix's real images under a mismatched condition), seen with
+        the same noise as the others: clean negatives would tell D apart from noisy ones by the noise."""
+        return self.objective.d_fake(critic(self.noisy(images, ctx)))
+
+    def g_loss(self, critic, fake: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        """G's adversarial term, with D seeing `fake` as in its own step (instance noise included: G's
+        gradient is the one of the smoothed game, Sønderby et al. 2016)."""
+        return self.objective.g_loss(critic(self.noisy(fake, ctx)))
 
 
 class TranslationModel(nn.Module):
@@ -86,6 +94,7 @@ class TranslationModel(nn.Module):
         super().__init__()
         self.objective = objective
         self.d_regularizers: list = []
+        self.adversary = Adversary(objective)  # setup_adversary adds instance noise where asked
 
     def setup_adversary(self, cfg) -> None:
         """Give every discriminator named in `discriminator_names` the D regularizer of `cfg.d_reg`
@@ -100,8 +109,15 @@ class TranslationModel(nn.Module):
         self.d_regularizers = [r for r in regularizers if r is not None]
         noise = None
         if cfg.instance_noise > 0:
-            noise = InstanceNoise(cfg.instance_noise, anneal_steps=cfg.max_steps or 10_000)
+            # Annealed over the run: the loop, which knows its length in iterations, calls set_run_length.
+            noise = InstanceNoise(cfg.instance_noise, anneal_steps=cfg.max_steps)
         self.adversary = Adversary(self.objective, noise)
+
+    def set_run_length(self, total_steps: int) -> None:
+        """The loop's number of iterations: instance noise reaches 0 at the end of the run, however long
+        (`--max-steps`, or the epochs times the batches per epoch)."""
+        if self.adversary.instance_noise is not None:
+            self.adversary.instance_noise.anneal_steps = max(int(total_steps), 1)
 
     # ---- what the loop calls -------------------------------------------------------------------
     def g_modules(self) -> list[nn.Module]:

@@ -27,6 +27,7 @@ from translate.core.pool import HistoryPool
 from translate.errors import UsageError
 from translate.models.base import StepContext, TwoWayModel
 from translate.train.config import TrainConfig, option
+from translate.train.distributed import current_rank
 
 
 @dataclass
@@ -92,13 +93,21 @@ def l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x.float() - y.float()).abs().mean()
 
 
+def pool_seed(seed: int, pool: int, rank: int = 0) -> int:
+    """The seed of history pool `pool` (1: D_A's, 2: D_B's) on process `rank`."""
+    return seed * 1009 + pool + 65537 * rank
+
+
 class CycleGAN(TwoWayModel):
 
     def __init__(self, cfg: CycleGANConfig):
         super().__init__(cfg)  # G_A, G_B, D_A, D_B, their regularizer and the adversary
-        # One history per discriminator, with its own seeded stream (saved in extra_state for resume).
-        self.fake_B_pool = HistoryPool(cfg.pool_size, generator=torch.Generator().manual_seed(cfg.seed * 1009 + 1))
-        self.fake_A_pool = HistoryPool(cfg.pool_size, generator=torch.Generator().manual_seed(cfg.seed * 1009 + 2))
+        # One history per discriminator, with its own seeded stream (saved in extra_state for resume),
+        # and under torchrun one per rank: each rank keeps its own images, and its keep-or-swap draws
+        # are its own, as each image's are in one process with the global batch.
+        rank = current_rank()
+        self.fake_B_pool = HistoryPool(cfg.pool_size, generator=torch.Generator().manual_seed(pool_seed(cfg.seed, 1, rank)))
+        self.fake_A_pool = HistoryPool(cfg.pool_size, generator=torch.Generator().manual_seed(pool_seed(cfg.seed, 2, rank)))
 
     # ---- the losses ------------------------------------------------------------------------------
     def generate(self, batch):
@@ -141,8 +150,8 @@ class CycleGAN(TwoWayModel):
     def g_loss(self, batch, out, ctx: StepContext):
         cfg = self.cfg
         real_A, real_B = batch["A"], batch["B"]
-        G_A = self.adversary.g_loss(self.D_A, out["fake_B"])  # eq. 1: G_A fools D_A
-        G_B = self.adversary.g_loss(self.D_B, out["fake_A"])
+        G_A = self.adversary.g_loss(self.D_A, out["fake_B"], ctx)  # eq. 1: G_A fools D_A
+        G_B = self.adversary.g_loss(self.D_B, out["fake_A"], ctx)
         cycle_A = cfg.lambda_A * l1(out["rec_A"], real_A)  # eq. 2, forward cycle a -> G_A -> G_B -> a
         cycle_B = cfg.lambda_B * l1(out["rec_B"], real_B)  # eq. 2, backward cycle
         loss = G_A + G_B + cycle_A + cycle_B

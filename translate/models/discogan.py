@@ -173,22 +173,24 @@ class DiscoGAN(TwoWayModel):
         logs.update({f"D_B_{k}": v for k, v in logs_B.items()})
         return D_A + D_B, logs
 
-    def _adversarial(self, discriminator, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(GAN term, feature-matching term) of G's output `fake` against D's view of `real`."""
+    def _adversarial(self, discriminator, real: torch.Tensor, fake: torch.Tensor,
+                     ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """(GAN term, feature-matching term) of G's output `fake` against D's view of `real` (both seen
+        with the step's instance noise, if any, as D sees them in its own step)."""
         critic = self.critic(discriminator)
-        gan = self.adversary.g_loss(critic, fake)
+        gan = self.adversary.g_loss(critic, fake, ctx)
         if self.cfg.fm_weight == 0 or not isinstance(critic, LogitsOf):
             return gan, torch.zeros_like(gan)
         fake_features = critic.features
         with torch.no_grad():  # D's view of real images is a constant for G
-            critic(real)
+            critic(self.adversary.noisy(real, ctx))
         return gan, feature_matching(critic.features, fake_features)
 
     def g_loss(self, batch, out, ctx: StepContext):
         cfg = self.cfg
         real_A, real_B = batch["A"], batch["B"]
-        G_A, fm_A = self._adversarial(self.D_A, real_B, out["fake_B"])
-        G_B, fm_B = self._adversarial(self.D_B, real_A, out["fake_A"])
+        G_A, fm_A = self._adversarial(self.D_A, real_B, out["fake_B"], ctx)
+        G_B, fm_B = self._adversarial(self.D_B, real_A, out["fake_A"], ctx)
         rec_A = mse(out["rec_A"], real_A)  # L_CONST_A: the round trip a -> B -> A
         rec_B = mse(out["rec_B"], real_B)
         rate = self.rate(ctx.step)

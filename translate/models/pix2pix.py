@@ -162,14 +162,14 @@ class Pix2Pix(TranslationModel):
         # Matching-aware D: the fake term is shared between generated pairs and mismatched real pairs.
         loss, logs = self.adversary.d_loss(critic, real_B, fake_B, ctx, fake_weight=0.5)
         wrong = self.d_condition(self.mismatched_condition(batch), A.shape[0], A.device)
-        loss_wrong = self.objective.d_fake(self._critic(batch, wrong)(real_B))
+        loss_wrong = self.adversary.d_negative(self._critic(batch, wrong), real_B, ctx)
         logs["mismatch"] = loss_wrong.detach()
         return 0.5 * (loss + 0.5 * loss_wrong), {f"D_{k}": v for k, v in logs.items()}
 
     def g_loss(self, batch, out, ctx: StepContext):
         fake_B = out["fake_B"]
         c_vec = self.d_condition(self._condition_of(batch), fake_B.shape[0], fake_B.device) if self.conditioned else None
-        adversarial = self.adversary.g_loss(self._critic(batch, c_vec), fake_B)
+        adversarial = self.adversary.g_loss(self._critic(batch, c_vec), fake_B, ctx)
         l1 = (fake_B.float() - batch["B"].float()).abs().mean()
         loss = adversarial + self.cfg.lambda_L1 * l1
         return loss, {"G_adv": adversarial.detach(), "G_L1": l1.detach()}

@@ -49,6 +49,11 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
 
 
+def current_rank() -> int:
+    """This process's rank in the process group (0 without one)."""
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
 def init_distributed(device_type: str) -> DistributedContext:
     """Join the process group torchrun prepared (env:// rendezvous); a no-op for a single process."""
     if not launched_by_torchrun():

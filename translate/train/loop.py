@@ -101,6 +101,7 @@ class _Optimization:
     def __init__(self, params, optimizer, schedule, scaler):
         self.params, self.optimizer, self.scaler = params, optimizer, scaler
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        self.lr_used = optimizer.param_groups[0]["lr"]  # the lr of the latest step (what the logs show)
 
     def zero_grad(self):
         self.optimizer.zero_grad(set_to_none=True)
@@ -121,6 +122,7 @@ class _Optimization:
         return self.scaler.get_scale() >= scale
 
     def step_schedule(self) -> None:
+        self.lr_used = self.optimizer.param_groups[0]["lr"]
         with warnings.catch_warnings():
             # After an overflow-skipped fp16 step torch warns that the scheduler ran before the
             # optimizer; the schedule deliberately counts iterations, skipped or not.
@@ -221,6 +223,7 @@ def fit(
     sampler = EpochSampler(len(train_set), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
     per_epoch = math.ceil(sampler.samples_per_rank / cfg.batch_size)
     total_steps = total_steps_for(cfg, per_epoch)
+    model.set_run_length(total_steps)
     d_opt, g_opt = make_optimizations(model, cfg, precision, total_steps)
 
     # Every rank draws its own randomness (dropout, pools, penalty interpolates) from its own stream.
@@ -233,6 +236,11 @@ def fit(
         g_opt.load_state_dict(state["g"])
         d_opt.load_state_dict(state["d"])
         step = int(state["step"])
+        # The monitors' running maxima (rank 0's, who writes them), so that a collapse that began
+        # before the interruption is still judged against the peak from before it.
+        for name, monitor in (spectral_monitors or {}).items():
+            if name in state.get("spectral_monitors", {}):
+                monitor.load_state_dict(state["spectral_monitors"][name])
         ranks = state["per_rank"]
         if len(ranks) == dist.world_size:
             model.load_extra_state(ranks[dist.rank]["extra"])
@@ -259,6 +267,7 @@ def fit(
                     "g": g_opt.state_dict(),
                     "d": d_opt.state_dict(),
                     "per_rank": per_rank,
+                    "spectral_monitors": {name: m.state_dict() for name, m in (spectral_monitors or {}).items()},
                     "config": config_to_dict(cfg),
                 },
                 state_path,
@@ -321,8 +330,8 @@ def fit(
                         "step": step,
                         "epoch": epoch + 1,
                         **values,
-                        "lr_G": g_opt.optimizer.param_groups[0]["lr"],
-                        "lr_D": d_opt.optimizer.param_groups[0]["lr"],
+                        "lr_G": g_opt.lr_used,
+                        "lr_D": d_opt.lr_used,
                         "sec_per_step": elapsed / max(interval_steps, 1),
                         "images_per_sec": interval_steps * cfg.batch_size * dist.world_size / max(elapsed, 1e-9),
                     }

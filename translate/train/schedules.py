@@ -34,9 +34,10 @@ def lr_multiplier(
         span = max(total_steps - start, 1)
 
         def linear(step: int) -> float:
-            # (span + 1) in the denominator: the last step still trains with a small positive lr, as the
-            # reference's 1 - max(0, epoch - n_epochs) / (n_epochs_decay + 1).
-            return 1.0 - max(0, step - start) / (span + 1)
+            # The reference's rule, 1 - max(0, epoch + epoch_count - n_epochs) / (n_epochs_decay + 1) with
+            # epoch_count 1, one step for one epoch: `start` steps at the full lr, the first decayed step
+            # at 1 - 1 / (span + 1), the last still training at 1 / (span + 1).
+            return 1.0 - max(0, step + 1 - start) / (span + 1)
 
         return linear
     if kind == "step":
