@@ -199,6 +199,21 @@ def test_cli_refuses_a_missing_models_folder(tmp_path, capsys):
     assert "models folder" in capsys.readouterr().err
 
 
+def test_cli_refuses_a_port_in_use_or_a_foreign_host_in_one_line(tmp_path, capsys):
+    from translate.cli.app import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--models", str(tmp_path), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"port {port}" in err and "--port" in err
+    assert main(["--models", str(tmp_path), "--host", "192.0.2.1"]) == 2  # TEST-NET-1: no machine's own
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--host" in err
+
+
 def _browser_or_explain():
     """Playwright's sync API, or a skip (locally) / failure (CI) that says what to install."""
     missing = []

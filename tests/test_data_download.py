@@ -184,6 +184,22 @@ def test_http_errors_and_unreachable_hosts_are_one_line_usage_errors(tmp_path, s
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("command", [["download", "mini"], ["download-model", "horse2zebra"]])
+def test_a_mirror_that_is_not_a_url_is_one_line_and_nothing_is_written(tmp_path, capsys, command):
+    assert main([*command, "--root", str(tmp_path / "root"), "--mirror", "mirror.example.org"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--mirror 'mirror.example.org'" in err and "http" in err
+    assert not (tmp_path / "root").exists() or _leftovers(tmp_path / "root") == []
+
+
+def test_a_sample_under_a_file_is_one_line_and_exit_2(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert main(["sample", "synth-daytime", "--out", str(blocker / "s"), "--n", "2", "--size", "32"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("translate-data: error: cannot use") and "a_file" in err
+
+
 def test_a_file_url_mirror_works_for_offline_copies(tmp_path):
     mirror = tmp_path / "mirror"
     (mirror / "cyclegan" / "datasets").mkdir(parents=True)

@@ -54,6 +54,19 @@ def test_import_cli_into_a_folder_names_the_file_after_the_pth(tmp_path):
     assert meta["generator"]["norm"] == "batch" and meta["generator"]["dropout"] is True
 
 
+def test_import_cli_never_replaces_a_file_unasked(tmp_path, capsys):
+    pth, _ = reference_pth(tmp_path / "latest_net_G.pth")
+    out = tmp_path / "mine.safetensors"
+    out.write_bytes(b"a model of the user's")
+    argv = ["--from-reference", str(pth), "--netG", "resnet_9blocks", "--out", str(out)]
+    assert export_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already exists" in err and "--force" in err
+    assert out.read_bytes() == b"a model of the user's"
+    assert export_main(argv + ["--force"]) == 0
+    assert read_metadata(out)["card"]["origin"]["sha256"] == file_sha256(pth)
+
+
 class Payload:
     """Unpickling this runs code: exactly what weights-only loading must refuse."""
 

@@ -143,6 +143,30 @@ def test_export_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, nee
     assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("translate-export: error:") and needle in err
 
 
+def test_export_never_replaces_a_file_unasked(run_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    other = out / "G.safetensors"
+    other.write_bytes(b"another model's weights")
+    assert export_main([str(run_dir), "--out", str(out), "--onnx"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already exists" in err and "--force" in err
+    assert other.read_bytes() == b"another model's weights" and not (out / "G.onnx").exists()
+    assert export_main([str(run_dir), "--out", str(out), "--force"]) == 0
+    assert load_generator(other).card["steps"] == 2
+    # Into the run's own folder: its files are the export already, nothing to replace.
+    assert export_main([str(run_dir), "--out", str(run_dir)]) == 0
+
+
+def test_export_to_a_path_under_a_file_is_one_line_and_exit_2(run_dir, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert export_main([str(run_dir), "--out", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("translate-export: error: cannot use") and "a_file" in err
+    assert blocker.read_text() == "not a folder"
+
+
 def test_a_resize_upsampling_generator_keeps_its_layout_through_the_file(tmp_path):
     net = create_generator("resnet_6blocks", ngf=4, upsample="resize").eval()
     path = save_generator(tmp_path / "resize.safetensors", TranslationGenerator(net, card={"model": "cyclegan"}))

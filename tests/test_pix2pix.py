@@ -165,6 +165,11 @@ def test_conditioned_training_exports_a_generator_that_takes_the_condition(datas
     result = json.loads(capsys.readouterr().out)
     assert {"l1", "psnr", "ssim"} <= set(result["shuffled_condition"])
     assert {"matched_logit", "mismatched_logit", "matched_higher"} <= set(result["discriminator"])
+    # Scored on data that gives no condition: one line that says so, not a traceback.
+    assert eval_main(["--model", str(ckpt / "c"), "--data", str(datasets / "edges"), "--device", "cpu"]) == 2
+    assert f"conditioned on a {condition} per image" in _one_line_error(capsys)
+    assert eval_main(["--model", str(ckpt / "c"), "--data", str(datasets / "day"), "--batch-size", "0"]) == 2
+    assert "--batch-size must be positive" in _one_line_error(capsys)
 
 
 def _one_line_error(capsys) -> str:

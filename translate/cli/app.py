@@ -8,6 +8,8 @@ checkpoints/: run folders' G.safetensors, G_A/G_B pairs, imported reference mode
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 from pathlib import Path
 
@@ -34,6 +36,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_address(host: str, port: int) -> None:
+    """UsageError unless the app could listen on (host, port): a port in use, or a host that is not an
+    address of this machine, would otherwise fail deep inside the web server."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as e:
+        raise UsageError(f"--host {host}: {e.strerror}; give a name or address of this machine, e.g. 127.0.0.1") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the web server binds
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise UsageError(f"port {port} on {host} is in use (another app?); pick another with --port") from None
+            raise UsageError(f"cannot listen on {host}:{port} ({e.strerror}); give an address of this machine "
+                             "with --host, e.g. 127.0.0.1") from None
+
+
 @cli_entry(PROG)
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
@@ -41,6 +61,7 @@ def main(argv=None) -> int:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
     if not Path(args.models).is_dir():
         raise UsageError(f"models folder {args.models} not found; train a model first or pass --models DIR")
+    check_address(args.host, args.port)
     try:
         from apps.translate_app import launch
     except ImportError as e:

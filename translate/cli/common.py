@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 
@@ -15,8 +16,9 @@ def fail(prog: str, message: str, code: int = 2) -> int:
 
 
 def cli_entry(prog: str):
-    """Decorate `main(argv) -> int`: a UsageError becomes one line on stderr and exit code 2; Ctrl-C
-    outside a training loop exits with 130 and no traceback."""
+    """Decorate `main(argv) -> int`: a UsageError, or a file-system error on a path (a folder that is
+    not writable, a file where a folder should be, a full disk), becomes one line on stderr and exit
+    code 2; Ctrl-C outside a training loop exits with 130 and no traceback."""
 
     def wrap(main):
         @functools.wraps(main)
@@ -25,6 +27,10 @@ def cli_entry(prog: str):
                 return main(argv)
             except UsageError as e:
                 return fail(prog, str(e))
+            except OSError as e:
+                if e.filename is None or e.strerror is None:
+                    raise  # not about a path the user gave: a bug to see whole
+                return fail(prog, describe_os_error(e))
             except KeyboardInterrupt:
                 print(f"{prog}: interrupted", file=sys.stderr)
                 return 130
@@ -32,6 +38,24 @@ def cli_entry(prog: str):
         return run
 
     return wrap
+
+
+_OS_ERROR_HINTS = {
+    errno.EACCES: "choose a place you can write to, or change its permissions",
+    errno.EPERM: "choose a place you can write to, or change its permissions",
+    errno.EROFS: "choose a place on a writable file system",
+    errno.ENOTDIR: "a file stands where a folder is needed: choose another path",
+    errno.EEXIST: "something already stands at that path: choose another one",
+    errno.EISDIR: "a folder stands where a file is needed: choose another path",
+    errno.ENOSPC: "free some disk space and run the command again",
+    errno.ENOENT: "check the path",
+}
+
+
+def describe_os_error(e: OSError) -> str:
+    """One line for a file-system error on a path: the path, what the system said, what to do."""
+    hint = _OS_ERROR_HINTS.get(e.errno)
+    return f"cannot use {e.filename}: {e.strerror}" + (f"; {hint}" if hint else "")
 
 
 def info(*parts) -> None:

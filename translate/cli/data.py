@@ -18,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from translate.cli.common import describe_os_error
 from translate.errors import UsageError
 
 PROG = "translate-data"
@@ -312,6 +313,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_request.code or 0)
     except UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if error.filename is None or error.strerror is None:
+            raise
+        print(f"{PROG}: error: {describe_os_error(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted (a partial download is kept as NAME.part and resumes next time)",

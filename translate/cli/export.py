@@ -1,14 +1,15 @@
 """translate-export: generators out of a run, or in from the reference implementation.
 
-    translate-export RUN_DIR --out DIR [--onnx] [--from-state] [--json]
+    translate-export RUN_DIR --out DIR [--onnx] [--from-state] [--force] [--json]
     translate-export --from-reference FILE.pth --netG resnet_9blocks|resnet_6blocks|unet_256|unet_128
-        [--norm instance|batch] --out FILE.safetensors [--source NAME --target NAME] [--onnx] [--json]
+        [--norm instance|batch] --out FILE.safetensors [--source NAME --target NAME] [--onnx] [--force] [--json]
 
 The first writes each generator of a run as DIR/ROLE.safetensors (G, or G_A and G_B), copied when the
 run exported them itself, otherwise rebuilt from its state.pt (an interrupted run); --onnx adds
 DIR/ROLE.onnx, checked against PyTorch with onnxruntime (the largest difference is printed; a file
 that disagrees by more than 1e-3 is not written, exit code 1). The second converts a published
-reference generator (.pth, read weights-only: a file that needs code to load is refused).
+reference generator (.pth, read weights-only: a file that needs code to load is refused). Neither
+replaces a file already at --out unless --force is given.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="its norm (default: read from the weights; CycleGAN: instance, pix2pix: batch)")
     p.add_argument("--source", default=None, help="name of what the imported model translates from (card)")
     p.add_argument("--target", default=None, help="name of what it translates into (card)")
+    p.add_argument("--force", action="store_true", help="replace files already at --out (refused otherwise)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return p
 
@@ -72,7 +74,8 @@ def _export(args) -> dict:
         raise UsageError("pass a run folder (translate-export checkpoints/RUN --out DIR) or --from-reference FILE.pth")
     if args.netG or args.norm or args.source or args.target:
         raise UsageError("--netG, --norm, --source and --target belong to --from-reference")
-    results = export_run(args.run_dir, args.out, onnx=args.onnx, from_state=args.from_state, log=info)
+    results = export_run(args.run_dir, args.out, onnx=args.onnx, from_state=args.from_state, force=args.force,
+                         log=info)
     for item in results:
         line = f"{item.role}: {item.path} ({item.how}, step {item.steps})"
         if item.onnx:
@@ -93,7 +96,8 @@ def _import(args) -> dict:
         card["source"] = args.source
     if args.target:
         card["target"] = args.target
-    path, model = import_reference(args.from_reference, args.netG, args.out, norm=args.norm, card=card)
+    path, model = import_reference(args.from_reference, args.netG, args.out, norm=args.norm, card=card,
+                                   force=args.force, onnx=args.onnx)
     arch = model.architecture
     info(f"imported {args.from_reference} as {path} ({arch['name']}, ngf {arch['ngf']}, {arch['norm']} norm)")
     payload = {"from_reference": str(args.from_reference), "out": str(path), "generator": arch,

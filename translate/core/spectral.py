@@ -309,9 +309,9 @@ def apply_d_regularizer(
     if kind == "none":
         return None
     if refresh_every < 1:
-        raise UsageError(f"refresh_every must be a positive number of D steps, got {refresh_every}")
+        raise UsageError(f"--sr-refresh (refresh_every) must be a positive number of D steps, got {refresh_every}")
     if kind == "sr-static" and static_rank < 1:
-        raise UsageError(f"static_rank must be at least 1 for sr-static, got {static_rank}")
+        raise UsageError(f"--sr-rank (static_rank) must be at least 1 for sr-static, got {static_rank}")
     layers = {
         name: layer
         for name, layer in module.named_modules()

@@ -46,8 +46,14 @@ _USER_AGENT = "translate-data/0.1 (+urllib)"
 
 
 def mirror_from_env(mirror: str | None = None) -> str | None:
-    """An explicit mirror, else $TRANSLATE_MIRROR, else None (the official host)."""
-    return mirror or os.environ.get(MIRROR_ENV) or None
+    """An explicit mirror, else $TRANSLATE_MIRROR, else None (the official host); UsageError for one
+    that is not an http(s):// or file:// address."""
+    chosen = mirror or os.environ.get(MIRROR_ENV) or None
+    if chosen is not None and urllib.parse.urlsplit(chosen).scheme not in ("http", "https", "file"):
+        where = "--mirror" if mirror else f"${MIRROR_ENV}"
+        raise UsageError(f"{where} {chosen!r} is not an http(s):// or file:// address; give the mirror's URL, "
+                         "e.g. http://host:8000")
+    return chosen
 
 
 def _host(url: str) -> str:

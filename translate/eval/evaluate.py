@@ -46,7 +46,7 @@ def target_key(dataset) -> str:
     raise UsageError("this split has neither paired targets nor ground truth (testA_truth/); nothing to score against")
 
 
-def _conditions_of(generator, dataset) -> list | None:
+def conditions_of(generator, dataset) -> list | None:
     """Each sample's condition, in dataset order, in the form the generator takes."""
     kind = generator.condition.kind
     if kind == "none":
@@ -55,6 +55,9 @@ def _conditions_of(generator, dataset) -> list | None:
     out = []
     for entry in dataset.entries:
         c = entry.condition
+        if c is None or (c.label if kind == "label" else c.text) is None:
+            raise UsageError(f"the model is conditioned on a {kind} per image and this data gives none; score it "
+                             f"on data whose metadata.jsonl has a '{kind}' for every image")
         if kind == "label":
             out.append(names[c.label] if names else int(c.label))
         else:
@@ -79,7 +82,7 @@ def evaluate(generator, dataset, *, reverse=None, batch_size: int = 8, device="c
     key = target_key(dataset)
     autocast = autocast or contextlib.nullcontext
     model_m, identity_m, cycle_m, shuffled_m = MetricMeans(), MetricMeans(), MetricMeans(), MetricMeans()
-    conditions = _conditions_of(generator, dataset)
+    conditions = conditions_of(generator, dataset)
     wrong = None
     if conditions is not None and len(conditions) >= 2:
         order = derangement(len(conditions), torch.Generator().manual_seed(seed))
@@ -156,7 +159,7 @@ def discriminator_matching(model, dataset, *, batch_size: int = 8, device="cpu",
     (mean logit, and the fraction of pairs scored higher when matched): a matching-aware D judges the
     pair and its condition, not only realism."""
     model = model.to(device)
-    conditions = _conditions_of(model.G, dataset)
+    conditions = conditions_of(model.G, dataset)
     if conditions is None or len(conditions) < 2:
         raise UsageError("discriminator matching needs a conditioned model and at least 2 images")
     order = derangement(len(conditions), torch.Generator().manual_seed(seed))

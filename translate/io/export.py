@@ -183,6 +183,15 @@ def _atomic_copy(source: Path, target: Path) -> None:
         raise
 
 
+def refuse_to_replace(targets: list[Path], force: bool) -> None:
+    """UsageError, before anything is written, when a file to write is already there and `force` is
+    off: an export never replaces another model's file unasked."""
+    taken = [t for t in targets if t.exists()]
+    if taken and not force:
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        raise UsageError(f"{taken[0]} already exists{more}; choose another --out, or pass --force to replace it")
+
+
 def _state_step(run_dir: Path) -> int | None:
     """The step of the run's resume state, read without the weights where possible."""
     if not (run_dir / STATE_FILE).is_file():
@@ -196,12 +205,14 @@ def _state_step(run_dir: Path) -> int | None:
 
 
 def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, onnx: bool = False,
-               from_state: bool = False, log: Callable[[str], None] | None = None) -> list[ExportedGenerator]:
+               from_state: bool = False, force: bool = False,
+               log: Callable[[str], None] | None = None) -> list[ExportedGenerator]:
     """Write every generator of the run in `run_dir` to `out_dir` as ROLE.safetensors (and ROLE.onnx).
 
     The run's exported files are copied when they are as recent as its resume state; otherwise (or with
     `from_state`) the generators are rebuilt from state.pt. With `onnx`, each is also exported to ONNX
-    and checked against PyTorch with onnxruntime (see translate.io.onnx_export)."""
+    and checked against PyTorch with onnxruntime (see translate.io.onnx_export). Files already in
+    `out_dir` are replaced only with `force` (UsageError before anything is written otherwise)."""
     log = log or (lambda message: None)
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     _check_run_dir(run_dir)
@@ -211,16 +222,24 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, onnx: 
     stale = [role for role, card in cards.items() if state_step is not None and card.get("steps") != state_step]
     results: list[ExportedGenerator] = []
     if existing and not from_state and not stale:
+        targets = {role: out_dir / path.name for role, path in existing.items()}
+        # A run exported into its own folder keeps its files: nothing is copied or replaced there.
+        to_copy = [role for role, target in targets.items()
+                   if not (target.exists() and target.resolve() == existing[role].resolve())]
+        refuse_to_replace([targets[role] for role in to_copy]
+                          + ([out_dir / f"{role}.onnx" for role in existing] if onnx else []), force)
         for role, path in existing.items():
-            target = out_dir / path.name
-            if target.resolve() != path.resolve():
-                _atomic_copy(path, target)
-            results.append(ExportedGenerator(role, target, "copied", cards[role].get("steps")))
+            if role in to_copy:
+                _atomic_copy(path, targets[role])
+            results.append(ExportedGenerator(role, targets[role], "copied", cards[role].get("steps")))
     else:
         if stale and not from_state:
             log(f"{', '.join(p.name for p in existing.values())} older than {STATE_FILE} (step {state_step}); "
                 f"exporting from {STATE_FILE}")
-        for role, generator in generators_from_state(run_dir).items():
+        generators = generators_from_state(run_dir)
+        refuse_to_replace([out_dir / f"{role}.{ext}" for role in generators
+                           for ext in (("safetensors", "onnx") if onnx else ("safetensors",))], force)
+        for role, generator in generators.items():
             path = save_generator(out_dir / f"{role}.safetensors", generator)
             results.append(ExportedGenerator(role, path, "from state.pt", generator.card.get("steps")))
     if onnx:
@@ -242,12 +261,15 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def import_reference(pth: str | os.PathLike, net_name: str, out: str | os.PathLike, *, norm: str | None = None,
-                     card: dict | None = None) -> tuple[Path, TranslationGenerator]:
+                     card: dict | None = None, force: bool = False,
+                     onnx: bool = False) -> tuple[Path, TranslationGenerator]:
     """Convert a reference implementation generator (`.pth`, read weights-only) into a .safetensors file.
 
     `out` is the file to write, or a folder (then PTH_STEM.safetensors in it). The card records where
     the weights came from (`origin`: the file name and its SHA-256, plus what `card` adds, e.g. a URL);
-    source/target domain names default to A and B. Returns the written path and the model."""
+    source/target domain names default to A and B. An existing file there (or its .onnx beside it, when
+    `onnx` says one will be written) is replaced only with `force`. Returns the written path and the
+    model."""
     from translate.io.reference import load_reference_generator
 
     pth = Path(pth)
@@ -257,6 +279,7 @@ def import_reference(pth: str | os.PathLike, net_name: str, out: str | os.PathLi
         out = out / (pth.stem + ".safetensors")
     elif out.suffix != ".safetensors":
         raise UsageError(f"--out {out} should end in .safetensors (or name a folder)")
+    refuse_to_replace([out] + ([out.with_suffix(".onnx")] if onnx else []), force)
     extra = dict(card or {})
     origin = {"kind": "reference-pth", "file": pth.name, "sha256": file_sha256(pth), **extra.pop("origin", {})}
     arch = generator.config

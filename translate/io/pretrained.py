@@ -61,18 +61,19 @@ def download_pretrained(name: str, *, root: str | os.PathLike = DEFAULT_ROOT, mi
     from translate.io.export import import_reference
 
     model = lookup_pretrained(name)
+    url = pretrained_url(model, mirror_from_env(mirror))  # a bad mirror is refused before anything is made
     folder = Path(root) / model.family
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"cannot create {folder} ({e.strerror}); pass --root DIR") from None
     pth, out = folder / f"{model.name}.pth", folder / f"{model.name}.safetensors"
-    url = pretrained_url(model, mirror_from_env(mirror))
     downloaded = not pth.is_file()
     if downloaded:
         download_file(url, pth, timeout=timeout, progress=progress)
     try:
-        import_reference(pth, model.netG, out, norm=model.norm, card=card_for(model, url))
+        # Its own file, made from the same .pth: re-importing it replaces nothing of the user's.
+        import_reference(pth, model.netG, out, norm=model.norm, card=card_for(model, url), force=True)
     except UsageError as error:
         pth.unlink(missing_ok=True)
         raise UsageError(f"{url} did not give a usable {model.netG} generator ({error}); the file was removed, "

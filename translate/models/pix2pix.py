@@ -61,12 +61,14 @@ def condition_spec_for(cfg: Pix2PixConfig, dataset) -> ConditionSpec:
         kind = "label" if has_labels else "text" if has_texts else "none"
     if kind == "label":
         if not has_labels:
-            raise UsageError("--condition label needs a metadata.jsonl/.csv with a 'label' column in the dataset")
+            raise UsageError("--condition label needs a 'label' for every training image in the dataset's metadata.jsonl/.csv "
+                             "(its file_name values are paths relative to the dataset folder, e.g. train/0001.png)")
         names = [str(n) for n in dataset.label_names]
         return ConditionSpec("label", label_names=names, encoder={"num_labels": len(names), "dim": cfg.condition_dim})
     if kind == "text":
         if not has_texts:
-            raise UsageError("--condition text needs a metadata.jsonl/.csv with a 'text' column in the dataset")
+            raise UsageError("--condition text needs a 'text' for every training image in the dataset's metadata.jsonl/.csv "
+                             "(its file_name values are paths relative to the dataset folder, e.g. train/0001.png)")
         vocabulary = Vocabulary.build(dataset.texts)
         return ConditionSpec(
             "text",
