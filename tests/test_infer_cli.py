@@ -56,3 +56,19 @@ def test_bad_tiling_flags_are_one_line_errors(tmp_path, capsys, tile, overlap, n
                      "--tile", tile, "--overlap", overlap])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and needle in err
+
+
+def test_direction_that_contradicts_a_single_files_card_is_refused(tmp_path, capsys):
+    one_way = tiny_generator_file(tmp_path / "G_A.safetensors", ngf=4)  # its card: translates a2b
+    image = write(tmp_path / "in.png", 20, 20, 4)
+    rc = infer_main(["--model", str(one_way), "--input", str(image), "--output", str(tmp_path / "o"),
+                     "--direction", "b2a"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "translates a2b, not b2a" in err
+    assert not (tmp_path / "o").exists()
+    assert infer_main(["--model", str(one_way), "--input", str(image), "--output", str(tmp_path / "a2b"),
+                       "--direction", "a2b"]) == 0
+    # A card that does not say which way its file translates has nothing to contradict.
+    unsaid = tiny_generator_file(tmp_path / "other.safetensors", ngf=4, card={"model": "test", "role": "G"})
+    assert infer_main(["--model", str(unsaid), "--input", str(image), "--output", str(tmp_path / "b2a"),
+                       "--direction", "b2a"]) == 0

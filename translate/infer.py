@@ -19,6 +19,8 @@ import contextlib
 import html
 import math
 import os
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from translate.data.images import IMAGE_EXTENSIONS, list_images
 from translate.errors import UsageError
 
 
@@ -290,18 +293,56 @@ def translate_image(generator, image: np.ndarray, condition=None, *, device="cpu
     return to_uint8(translate_tensor(generator, x, condition, autocast))
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
-
-
-def list_inputs(path: Path) -> list[Path]:
+def list_inputs(path: Path, exclude: Path | None = None) -> list[Path]:
+    """The images to translate: `path` itself, or the images under the folder `path` as training lists
+    them (`list_images`: hidden files and __MACOSX/ left out), without those under `exclude` where it is
+    inside the folder (an output folder there holds the results of earlier runs, not inputs)."""
     if path.is_file():
         return [path]
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = list_images(path)
+        excluded = None if exclude is None else exclude.resolve()
+        if excluded is not None and path.resolve() in excluded.parents:
+            files = [f for f in files if excluded not in f.resolve().parents]
         if not files:
-            raise UsageError(f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise UsageError(f"{path} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         return files
     raise UsageError(f"input {path} not found")
+
+
+def output_names(names: list[Path]) -> list[Path]:
+    """The PNG each input (a path relative to the input folder) is written to: its name with the
+    extension .png, except where inputs differ only in extension (photo.jpg, photo.png): those not
+    named .png already keep theirs before it (photo.jpg.png), so that no output overwrites another."""
+    # Compared case-insensitively: on macOS and Windows Photo.png and photo.png are the same file.
+    def key(path: Path) -> str:
+        return path.as_posix().casefold()
+
+    plain = [name.with_suffix(".png") for name in names]
+    shared = Counter(key(out) for out in plain)
+    outs = [name.with_name(name.name + ".png") if shared[key(out)] > 1 and out != name else out
+            for name, out in zip(names, plain)]
+    first: dict[str, Path] = {}
+    for name, out in zip(names, outs):
+        other = first.setdefault(key(out), name)
+        if other != name:  # only where an input is itself named like photo.jpg.png
+            raise UsageError(f"{other} and {name} would both be written to {out}; rename one of them")
+    return outs
+
+
+def refuse_overwriting(writes: list[Path], inputs: list[Path]) -> None:
+    """A UsageError when a path about to be written is one of `inputs` (the same file, whatever the
+    path says: compared by device and inode, so links and case-insensitive file systems count)."""
+    def identity(path: Path) -> tuple[int, int]:
+        st = path.stat()
+        return st.st_dev, st.st_ino
+
+    protected = {identity(p): p for p in inputs}
+    for path in writes:
+        hit = protected.get(identity(path)) if path.exists() else None
+        if hit is not None:
+            raise UsageError(f"writing {path} would overwrite the input {hit}; choose an --output folder "
+                             "apart from the inputs")
 
 
 def truth_for(input_file: Path, input_root: Path) -> Path | None:
@@ -310,6 +351,47 @@ def truth_for(input_file: Path, input_root: Path) -> Path | None:
     truth_dir = folder.parent / (folder.name + "_truth")
     candidate = truth_dir / input_file.relative_to(folder)
     return candidate if candidate.is_file() else None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and the files translate-infer writes for it."""
+
+    source: Path
+    name: str  # the input's path relative to the input folder, as index.html shows it
+    output: Path  # the translation
+    shown_input: Path  # the input as translated (resized where asked), for index.html
+    truth: Path | None  # the dataset's ground truth, where there is one
+    shown_truth: Path | None  # its copy, for index.html
+
+    @property
+    def writes(self) -> list[Path]:
+        return [p for p in (self.output, self.shown_input, self.shown_truth) if p is not None]
+
+
+def plan_jobs(files: list[Path], input_root: Path, out_dir: Path) -> list[Job]:
+    """What translating `files` into `out_dir` writes: one distinct output per input (`output_names`),
+    and distinct copies of inputs and truths under images/ for index.html."""
+    rels = [f.relative_to(input_root) if input_root.is_dir() else Path(f.name) for f in files]
+    outs = output_names(rels)
+    taken = {out.as_posix().casefold() for out in outs} | {"index.html"}
+
+    def shown(prefix: str, out: Path, suffix: str) -> Path:
+        # Flattened into images/, where a/b.png and a_b.png would meet: the later one gets a number.
+        stem = "images/" + prefix + out.with_suffix("").as_posix().replace("/", "_")
+        name, n = stem + suffix, 1
+        while name.casefold() in taken:
+            n += 1
+            name = f"{stem}-{n}{suffix}"
+        taken.add(name.casefold())
+        return out_dir / name
+
+    jobs = []
+    for file, rel, out in zip(files, rels, outs):
+        truth = truth_for(file, input_root)
+        jobs.append(Job(file, rel.as_posix(), out_dir / out, shown("input_", out, ".png"), truth,
+                        None if truth is None else shown("truth_", out, truth.suffix)))
+    return jobs
 
 
 def write_index(out_dir: Path, rows: list[dict], title: str) -> Path:

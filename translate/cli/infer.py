@@ -1,11 +1,17 @@
 """translate-infer --model MODEL --input FILE_OR_DIR --output DIR [--direction a2b|b2a] [--condition C]
-    [--tile auto|off|N] [--overlap M]
+    [--size N] [--tile auto|off|N] [--overlap M] [--skip-bad-images]
 
 MODEL is an exported .safetensors generator or a run folder (for two-way models --direction picks the
 generator). Writes one PNG per input, at the input's own size, and an index.html showing input,
 output and, where the dataset has one, the ground truth. Images above a pixel budget are translated
 in overlapping, blended tiles so that memory stays bounded (--tile auto, the default; see
 translate.infer and docs/app.md).
+
+A folder's images are found as training finds them (hidden files and __MACOSX/ left out), and each is
+named after its input with the extension .png (sub/photo.jpg -> DIR/sub/photo.png); inputs that differ
+only in extension keep theirs (photo.jpg -> photo.jpg.png beside photo.png). Before anything is
+written, every input is decoded once, and the command refuses an output path that is an input file;
+an output folder inside the input folder is not read as input.
 """
 
 from __future__ import annotations
@@ -14,9 +20,13 @@ import argparse
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from translate.cli.common import cli_entry, info
 from translate.errors import UsageError
+
+if TYPE_CHECKING:
+    from translate.infer import Job
 
 PROG = "translate-infer"
 
@@ -26,8 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog=PROG, description="Translate images with a trained or imported generator.")
     p.add_argument("--model", required=True, help="exported .safetensors file or run folder")
-    p.add_argument("--input", required=True, help="an image or a folder of images")
-    p.add_argument("--output", required=True, help="folder for the translated images and index.html")
+    p.add_argument("--input", required=True,
+                   help="an image, or a folder of images (hidden files and __MACOSX/ left out)")
+    p.add_argument("--output", required=True,
+                   help="folder for the translated images and index.html, apart from the inputs; each input "
+                        "becomes NAME.png (photo.jpg.png where photo.png is an input too)")
     p.add_argument("--direction", choices=("a2b", "b2a"), default=None, help="for two-way models: which way to translate")
     p.add_argument("--condition", default=None, help="label name or caption, for conditioned models")
     p.add_argument("--size", type=int, default=None, help="resize inputs so the shorter side is SIZE first (default: keep size)")
@@ -38,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{DEFAULT_TILE}-pixel tiles for images above {AUTO_TILE_PIXELS:,} pixels")
     p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help=f"pixels of overlap between tiles (default {DEFAULT_OVERLAP})")
     p.add_argument("--no-html", action="store_true", help="do not write index.html")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="leave out unreadable or oversized input images (with a warning) instead of stopping")
     return p
 
 
@@ -49,7 +64,9 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from translate.data import load_rgb
-    from translate.infer import list_inputs, relative_src, resolve_tile, translate_image, truth_for, write_index
+    from translate.data.images import MAX_IMAGE_PIXELS
+    from translate.infer import (list_inputs, plan_jobs, refuse_overwriting, relative_src, resolve_tile,
+                                 translate_image, write_index)
     from translate.io.generator_file import load_generator, pick_generator
     from translate.train.precision import resolve_device, resolve_precision
 
@@ -59,43 +76,45 @@ def main(argv=None) -> int:
     if args.overlap < 0:
         raise UsageError(f"--overlap must be >= 0, got {args.overlap}")
     inputs_root = Path(args.input)
-    files = list_inputs(inputs_root)
     out_dir = Path(args.output)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "images").mkdir(exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"cannot write to {out_dir}: {e.strerror}") from None
+    if inputs_root.is_dir() and out_dir.resolve() == inputs_root.resolve():
+        raise UsageError(f"--output {out_dir} is the input folder; write to a folder of its own, "
+                         f"e.g. --output {out_dir / 'translated'}")
+    files = list_inputs(inputs_root, exclude=out_dir)
+    jobs = plan_jobs(files, inputs_root, out_dir)
+    # Checked before anything is written: an input overwritten by a translation is lost.
+    refuse_overwriting([out_dir / "index.html"] + [p for job in jobs for p in job.writes],
+                       files + [job.truth for job in jobs if job.truth is not None])
     device = resolve_device(args.device)
     precision = resolve_precision(args.amp, device)
     path = pick_generator(args.model, args.direction)
     generator = load_generator(path, device)
     if generator.conditioned and args.condition is None:
         raise UsageError(f"{path.name} is conditioned; pass --condition ({generator.condition_hint()})")
+    jobs = _usable(jobs, args.size, MAX_IMAGE_PIXELS, args.skip_bad_images)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "images").mkdir(exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot write to {out_dir}: {e.strerror}") from None
     card = generator.card
     info(f"{path.name}: {card.get('source', 'A')} -> {card.get('target', 'B')} ({generator.architecture['name']}, "
-         f"{card.get('steps', '?')} steps); {len(files)} image(s) on {device}")
+         f"{card.get('steps', '?')} steps); {len(jobs)} image(s) on {device}")
     rows = []
-    for file in tqdm(files, unit="img", file=sys.stderr, disable=len(files) < 2):
-        image = load_rgb(file)
+    for job in tqdm(jobs, unit="img", file=sys.stderr, disable=len(jobs) < 2):
+        image = load_rgb(job.source)
         if args.size:
             image = _resize_shorter(image, args.size)
         out = translate_image(generator, image, args.condition, device=device, autocast=precision.autocast,
-                              tile=args.tile, overlap=args.overlap)
-        rel = file.relative_to(inputs_root) if inputs_root.is_dir() else Path(file.name)
-        target = out_dir / rel.with_suffix(".png")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.ascontiguousarray(out)).save(target)
-        row = {"name": rel.as_posix(), "output": relative_src(target, out_dir)}
-        shown_input = out_dir / "images" / ("input_" + rel.as_posix().replace("/", "_"))
-        shown_input = shown_input.with_suffix(".png")
-        Image.fromarray(image).save(shown_input)
-        row["input"] = relative_src(shown_input, out_dir)
-        truth = truth_for(file, inputs_root)
-        if truth is not None:
-            shown_truth = out_dir / "images" / ("truth_" + truth.name)
-            shutil.copyfile(truth, shown_truth)
-            row["truth"] = relative_src(shown_truth, out_dir)
+                              max_pixels=MAX_IMAGE_PIXELS, tile=args.tile, overlap=args.overlap)
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.ascontiguousarray(out)).save(job.output)
+        Image.fromarray(image).save(job.shown_input)
+        row = {"name": job.name, "output": relative_src(job.output, out_dir),
+               "input": relative_src(job.shown_input, out_dir)}
+        if job.truth is not None:
+            shutil.copyfile(job.truth, job.shown_truth)
+            row["truth"] = relative_src(job.shown_truth, out_dir)
         rows.append(row)
     if not args.no_html:
         page = write_index(out_dir, rows, f"{card.get('source', 'A')} -> {card.get('target', 'B')}: {path.name}")
@@ -105,14 +124,60 @@ def main(argv=None) -> int:
     return 0
 
 
+def _usable(jobs: list[Job], size: int | None, max_pixels: int, skip_bad: bool) -> list[Job]:
+    """The jobs whose input can be translated, each input decoded once before anything is written, so
+    that a bad file found half-way does not leave a half-written output folder. A bad file is a
+    UsageError, or with `skip_bad` is left out with a warning; a --size that makes an image larger
+    than `max_pixels` is always refused (the resize alone could exhaust memory)."""
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    from translate.data.images import ImageReadError, load_rgb
+
+    def check(job: Job) -> ImageReadError | None:
+        try:
+            height, width = load_rgb(job.source).shape[:2]
+        except ImageReadError as error:
+            return error
+        if size is not None:
+            width, height = _shorter_side_to(width, height, size)
+            if width * height > max_pixels:
+                raise UsageError(f"--size {size} makes {job.source} {width}x{height} pixels, more than the limit of "
+                                 f"{max_pixels:,}; pass a smaller --size")
+        return None
+
+    # load_rgb refuses oversized images itself; PIL's own warning about them would only repeat it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with ThreadPoolExecutor(max_workers=2) as pool:  # decoding releases the GIL
+            errors = list(pool.map(check, jobs))
+    bad = [e for e in errors if e is not None]
+    if not bad:
+        return jobs
+    if not skip_bad:
+        more = f" ({len(bad)} bad files in all)" if len(bad) > 1 else ""
+        raise UsageError(f"{bad[0]}{more}; or pass --skip-bad-images to leave such files out")
+    if len(bad) == len(jobs):
+        raise UsageError(f"no readable image is left without the {len(bad)} bad file(s) (first: {bad[0]})")
+    info(f"warning: skipped {len(bad)} bad image file(s): "
+         + "; ".join(f"{e.path} ({e.why.split(';')[0]})" for e in bad))
+    return [job for job, error in zip(jobs, errors) if error is None]
+
+
+def _shorter_side_to(width: int, height: int, size: int) -> tuple[int, int]:
+    """(width, height) scaled so that the shorter side is `size`."""
+    scale = size / min(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def _resize_shorter(image, size: int):
     from PIL import Image
     import numpy as np
 
     h, w = image.shape[:2]
-    scale = size / min(h, w)
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(image).resize(new, Image.BICUBIC))
+    return np.asarray(Image.fromarray(image).resize(_shorter_side_to(w, h, size), Image.BICUBIC))
 
 
 if __name__ == "__main__":

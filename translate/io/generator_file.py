@@ -214,9 +214,14 @@ def find_generators(model: str | os.PathLike) -> list[Path]:
 
 def pick_generator(model: str | os.PathLike, direction: str | None = None) -> Path:
     """The generator of `model` that translates in `direction` (a2b or b2a); a single-generator
-    model ignores the direction unless it contradicts the file's card."""
+    model ignores the direction unless it contradicts the file's card, which is then a UsageError."""
     files = find_generators(model)
     if len(files) == 1:
+        # A card without `translates` (a file written by another tool) has nothing to contradict.
+        translates = read_metadata(files[0])["card"].get("translates") if direction else None
+        if translates is not None and translates != direction:
+            raise UsageError(f"{files[0]} translates {translates}, not {direction}; drop --direction, "
+                             f"or pick the generator file that translates {direction}")
         return files[0]
     cards = {f: read_metadata(f)["card"] for f in files}
     wanted = direction or "a2b"

@@ -1,0 +1,135 @@
+"""translate-infer never loses a file: inputs are never overwritten, outputs never overwrite each other,
+and bad input (a file, a flag) is refused with one line before anything is written."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from _app_helpers import tiny_generator_file
+from translate.cli.infer import main as infer_main
+
+
+def write(path, width=24, height=20, seed=0, fmt=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path, format=fmt)
+    return path
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("translate-infer: "), err
+    return err[0]
+
+
+@pytest.fixture
+def model(tmp_path):
+    return str(tiny_generator_file(tmp_path / "g.safetensors", name="resnet_2blocks", ngf=4))
+
+
+def snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case", ["file into its folder", "folder into itself", "dot"])
+def test_an_output_folder_holding_the_inputs_is_refused_before_anything_is_written(tmp_path, model, capsys,
+                                                                                  monkeypatch, case):
+    folder = tmp_path / "single"
+    write(folder / "photo.png")
+    before = snapshot(folder)
+    if case == "file into its folder":
+        argv = ["--input", str(folder / "photo.png"), "--output", str(folder)]
+    elif case == "folder into itself":
+        argv = ["--input", str(folder), "--output", str(folder)]
+    else:
+        monkeypatch.chdir(folder)
+        argv = ["--input", "photo.png", "--output", "."]
+    assert infer_main(["--model", model, *argv]) == 2
+    assert "--output" in one_line_error(capsys)
+    assert snapshot(folder) == before  # no translation, no images/, no index.html
+
+
+def test_an_output_that_would_land_on_another_input_is_refused(tmp_path, model, capsys):
+    # in/sub/x.png is written to out/sub/x.png: with --output above the input folder, that is in/x.png
+    # when the input folder is out/sub.
+    inputs = tmp_path / "out" / "sub"
+    write(inputs / "x.png", seed=1)
+    write(inputs / "sub" / "x.png", seed=2)
+    before = snapshot(tmp_path / "out")
+    assert infer_main(["--model", model, "--input", str(inputs), "--output", str(tmp_path / "out")]) == 2
+    assert "would overwrite the input" in one_line_error(capsys)
+    assert snapshot(tmp_path / "out") == before
+
+
+def test_an_output_folder_inside_the_input_folder_is_not_read_again(tmp_path, model, capsys):
+    nest = tmp_path / "nest"
+    write(nest / "a.png", seed=1)
+    write(nest / "deeper" / "b.png", seed=2)
+    out = nest / "out"
+    for _ in range(2):
+        assert infer_main(["--model", model, "--input", str(nest), "--output", str(out)]) == 0
+        assert "wrote 2 image(s)" in capsys.readouterr().err
+    assert sorted(snapshot(out)) == ["a.png", "deeper/b.png", "images/input_a.png", "images/input_deeper_b.png",
+                                     "index.html"]
+
+
+def test_inputs_that_differ_only_in_extension_get_outputs_and_index_rows_of_their_own(tmp_path, model, capsys):
+    folder = tmp_path / "in"
+    write(folder / "photo.png", seed=1)
+    write(folder / "photo.jpg", seed=2, fmt="JPEG")
+    out = tmp_path / "out"
+    assert infer_main(["--model", model, "--input", str(folder), "--output", str(out)]) == 0
+    assert "wrote 2 image(s)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.glob("*.png")) == ["photo.jpg.png", "photo.png"]
+    alone = tmp_path / "alone"
+    assert infer_main(["--model", model, "--input", str(folder / "photo.png"), "--output", str(alone)]) == 0
+    assert snapshot(alone)["photo.png"] == snapshot(out)["photo.png"]  # photo.png's translation, not photo.jpg's
+    sources = re.findall(r'src="([^"]+)"', (out / "index.html").read_text())
+    assert len(sources) == 4 and len(set(sources)) == 4
+    assert all((out / src).is_file() for src in sources)
+
+
+def test_hidden_files_and_macos_resource_forks_are_left_out_as_in_training(tmp_path, model, capsys):
+    folder = tmp_path / "mac"
+    write(folder / "rgb.png")
+    (folder / "._rgb.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    (folder / "__MACOSX").mkdir()
+    (folder / "__MACOSX" / "._rgb.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    out = tmp_path / "out"
+    assert infer_main(["--model", model, "--input", str(folder), "--output", str(out)]) == 0
+    assert "wrote 1 image(s)" in capsys.readouterr().err
+    assert sorted(snapshot(out)) == ["images/input_rgb.png", "index.html", "rgb.png"]
+
+
+def test_a_size_beyond_the_pixel_limit_is_refused_before_resizing(tmp_path, model, capsys, monkeypatch):
+    # The real limit is ~89 megapixels; a smaller one keeps the test from allocating anything large.
+    monkeypatch.setattr("translate.data.images.MAX_IMAGE_PIXELS", 10_000)
+    image = write(tmp_path / "in.png", 40, 50)
+    out = tmp_path / "out"
+    assert infer_main(["--model", model, "--input", str(image), "--output", str(out), "--size", "200"]) == 2
+    err = one_line_error(capsys)
+    assert "--size 200" in err and "200x250" in err and "10,000" in err
+    assert not out.exists()
+    assert infer_main(["--model", model, "--input", str(image), "--output", str(out), "--size", "80"]) == 0
+    assert Image.open(out / "in.png").size == (80, 100)
+
+
+def test_a_bad_image_stops_the_run_before_anything_is_written_unless_skipped(tmp_path, model, capsys):
+    folder = tmp_path / "in"
+    for i, name in enumerate(["a.png", "b.png", "d.png"]):
+        write(folder / name, seed=i)
+    (folder / "c.png").write_bytes(write(tmp_path / "whole.png").read_bytes()[:60])  # truncated
+    out = tmp_path / "out"
+    assert infer_main(["--model", model, "--input", str(folder), "--output", str(out)]) == 2
+    err = one_line_error(capsys)
+    assert "c.png" in err and "--skip-bad-images" in err
+    assert not out.exists()
+    assert infer_main(["--model", model, "--input", str(folder), "--output", str(out), "--skip-bad-images"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 1 bad image file(s)" in err and "c.png" in err
+    assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png", "d.png"]
+    assert (out / "index.html").is_file()
