@@ -167,6 +167,24 @@ def test_export_to_a_path_under_a_file_is_one_line_and_exit_2(run_dir, tmp_path,
     assert blocker.read_text() == "not a folder"
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_get_the_permissions_of_any_new_file(run_dir, tmp_path, umask):
+    # Atomic writes go through a private temporary file; the result must still be readable by the
+    # other accounts a umask of 022 lets read (the one serving the app, say).
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        export_run(run_dir, tmp_path / "out")
+        copied = tmp_path / "out" / "G.safetensors"
+        saved = save_generator(tmp_path / "saved.safetensors", load_generator(copied))
+    finally:
+        os.umask(previous)
+    for path in (copied, saved):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
 def test_a_resize_upsampling_generator_keeps_its_layout_through_the_file(tmp_path):
     net = create_generator("resnet_6blocks", ngf=4, upsample="resize").eval()
     path = save_generator(tmp_path / "resize.safetensors", TranslationGenerator(net, card={"model": "cyclegan"}))

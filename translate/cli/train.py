@@ -42,11 +42,11 @@ def default_run_name(model: str, data: str) -> str:
 
 def resolve_config(spec, given: dict):
     """Published defaults <- a --preset <- a resumed run's saved config <- a --config file <- flags given now."""
-    import json
+    from translate.train.config import build_config, check_values, read_config_file
 
-    from translate.train.config import build_config, read_config_file
-
-    file_layer = read_config_file(given["config"]) if given.get("config") else {}
+    file_layer = {}
+    if given.get("config"):
+        file_layer = check_values(spec.config_class, read_config_file(given["config"]), given["config"])
     merged = {**file_layer, **given}
     data = merged.get("data") or ""
     name = merged.get("name") or (default_run_name(spec.name, data) if data else None)
@@ -55,10 +55,7 @@ def resolve_config(spec, given: dict):
     if merged.get("resume"):
         if not name:
             raise UsageError("--resume needs --name RUN (or the --data the run was started with)")
-        saved_path = checkpoints / name / "config.json"
-        if not saved_path.exists():
-            raise UsageError(f"nothing to resume: {saved_path} does not exist; start the run without --resume")
-        saved = json.loads(saved_path.read_text())
+        saved = saved_settings(spec, checkpoints / name)
         saved.pop("resume", None)
     preset_name = merged.get("preset") or saved.get("preset")
     presets = spec.config_class.PRESETS
@@ -69,6 +66,45 @@ def resolve_config(spec, given: dict):
     cfg = build_config(spec.config_class, preset, saved, file_layer, given, {"name": name} if name else {})
     cfg.validate()
     return cfg
+
+
+def saved_settings(spec, run_dir: Path) -> dict:
+    """The settings of the run to resume in `run_dir`: its config.json, or the copy in its state.pt when
+    config.json is missing or damaged (config.json is written anew once the run continues)."""
+    import json
+
+    from translate.train.checkpoint import read_state
+    from translate.train.config import check_values
+    from translate.train.loop import STATE_FILE
+
+    config_path, state_path = run_dir / "config.json", run_dir / STATE_FILE
+    if not config_path.exists() and not state_path.exists():
+        raise UsageError(f"nothing to resume: {config_path} does not exist; start the run without --resume")
+    try:
+        trained = json.loads((run_dir / "run.json").read_text())["model"]
+    except (OSError, ValueError, TypeError, KeyError):
+        trained = None  # no run.json to tell: the saved settings will show a mismatch as unknown settings
+    if isinstance(trained, str) and trained != spec.name:
+        raise UsageError(f"{run_dir} was trained with {trained}, not {spec.name}; continue it with: "
+                         f"{PROG} {trained} --name {run_dir.name} --checkpoints {run_dir.parent} --resume")
+    try:
+        saved = json.loads(config_path.read_text())
+        problem = None if isinstance(saved, dict) else f"it holds a {type(saved).__name__}, not settings"
+    except FileNotFoundError:
+        problem = "it is missing"
+    except (OSError, ValueError) as e:
+        problem = " ".join(str(e).split()) or type(e).__name__
+    if problem is None:
+        return check_values(spec.config_class, saved, str(config_path))
+    if not state_path.exists():
+        raise UsageError(f"{config_path} cannot be read ({problem}) and there is no {STATE_FILE} beside it to resume; "
+                         "start a new run with another --name")
+    saved = read_state(state_path).get("config")
+    if not isinstance(saved, dict):
+        raise UsageError(f"{config_path} cannot be read ({problem}), and {state_path} holds no copy of the settings; "
+                         "start a new run with another --name")
+    info(f"note: {config_path} cannot be read ({problem}); resuming with the settings saved in {state_path}")
+    return check_values(spec.config_class, saved, f"the settings in {state_path}")
 
 
 @cli_entry(PROG)
@@ -89,7 +125,7 @@ def train(args) -> int:
     from translate.models import model_spec
     from translate.nets.factory import required_multiple
     from translate.train import distributed as ddp
-    from translate.train.checkpoint import atomic_write_json
+    from translate.train.checkpoint import atomic_write_json, read_state
     from translate.train.config import config_to_dict, given_values
     from translate.train.loop import STATE_FILE, fit
     from translate.train.precision import resolve_device, resolve_precision
@@ -101,6 +137,7 @@ def train(args) -> int:
         raise UsageError(f"{run_dir} already holds a run; add --resume to continue it, or pick another --name")
     if cfg.resume and not (run_dir / STATE_FILE).exists():
         raise UsageError(f"nothing to resume in {run_dir} (no {STATE_FILE}); start it without --resume")
+    state = read_state(run_dir / STATE_FILE) if cfg.resume else None  # a damaged one stops here, before any work
 
     multiple = required_multiple(cfg.netG)
     if cfg.size % multiple:
@@ -136,6 +173,9 @@ def train(args) -> int:
         model = spec.build(cfg, train_set)
         if dist.enabled and cfg.norm == "batch":
             model = ddp.convert_batch_norm(model, device.type)
+        if state is not None:
+            _check_resume(state, model, cfg, precision, dist, run_dir, len(train_set))
+            state = None  # fit() reads it again; no need to hold two copies while training
         source, target = domain_names(resolved.name)
         if cfg.direction == "b2a":
             source, target = target, source
@@ -183,6 +223,51 @@ def train(args) -> int:
     if dist.enabled:
         ddp.leave_process(code)  # skips gloo's teardown at interpreter exit (see there)
     return code
+
+
+def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train_size: int) -> None:
+    """Refuse, before config.json is rewritten, a resume that fit() could not carry out: settings that
+    change what state.pt holds (found by a trial load, so no list of such settings is kept) or a run
+    length it has already passed. A refused resume leaves the run as it was, resumable."""
+    import math
+    from dataclasses import fields
+
+    from translate.data.datasets import EpochSampler
+    from translate.train.checkpoint import StateMismatch, load_resume_state
+    from translate.train.config import RUN_CONTROLS
+    from translate.train.loop import STATE_FILE, make_optimizations, total_steps_for
+
+    d_opt, g_opt = make_optimizations(model, cfg, precision, 1)  # throwaway: fit() makes its own
+    try:
+        # Into the model itself: fit() loads the same state again.
+        load_resume_state(state, run_dir / STATE_FILE, model, {"g": g_opt, "d": d_opt}, rank=dist.rank,
+                          world_size=dist.world_size)
+    except StateMismatch as e:
+        saved = state.get("config") if isinstance(state.get("config"), dict) else {}
+        changed = [f for f in fields(cfg)
+                   if f.name in saved and f.name not in RUN_CONTROLS and saved[f.name] != getattr(cfg, f.name)]
+        if not changed:
+            raise
+        given = " ".join(_as_flag(f, getattr(cfg, f.name)) for f in changed)
+        had = ", ".join(f"{f.name} {saved[f.name]}" for f in changed)
+        raise UsageError(f"cannot resume {run_dir} with {given}: its {STATE_FILE} was saved with {had}, and does not "
+                         f"fit these settings ({e.detail}); resume without changing them, or start a new run with "
+                         "another --name") from None
+    # The run's length as fit() counts it.
+    per_epoch = math.ceil(EpochSampler(train_size, seed=cfg.seed, rank=dist.rank,
+                                       world_size=dist.world_size).samples_per_rank / cfg.batch_size)
+    step, total = int(state["step"]), total_steps_for(cfg, per_epoch)
+    if step > total:
+        raise UsageError(f"cannot resume {run_dir} for {total} steps: it is already at step {step}; give a "
+                         f"--max-steps above {step} to train on (translate-export exports it as it is)")
+
+
+def _as_flag(f, value) -> str:
+    from translate.train.config import flag_name
+
+    if isinstance(value, bool):
+        return flag_name(f) if value else "--no-" + flag_name(f)[2:]
+    return f"{flag_name(f)} {value}"
 
 
 def _collate(samples: list[dict]) -> dict:

@@ -24,8 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -172,15 +170,9 @@ def generators_from_state(run_dir: str | os.PathLike) -> dict[str, TranslationGe
 
 
 def _atomic_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from translate.train.checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(source.read_bytes(), target)  # generator files are tens of MB: one read is fine
 
 
 def refuse_to_replace(targets: list[Path], force: bool) -> None:

@@ -91,9 +91,15 @@ class TrainConfig:
     PRESETS: ClassVar[dict[str, dict]] = {}
 
     def validate(self) -> None:
-        for name in ("batch_size", "size", "d_steps", "log_every", "sample_every", "checkpoint_every", "ngf", "ndf"):
+        for name in ("batch_size", "size", "d_steps", "log_every", "sample_every", "checkpoint_every", "spectral_every",
+                     "ngf", "ndf"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise UsageError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.instance_noise < 0:
+            raise UsageError(f"--instance-noise must be >= 0, got {self.instance_noise}")
         if self.bn_refresh_batches < 0:
             raise UsageError(f"--bn-refresh-batches must be >= 0, got {self.bn_refresh_batches}")
         if self.max_steps is not None and self.max_steps <= 0:
@@ -108,6 +114,16 @@ class TrainConfig:
             raise UsageError("--workers must be >= 0")
         if not self.data:
             raise UsageError("--data is required (a registry name, synth-photo2vangogh, or a folder)")
+
+
+#: Settings that steer a run (its length, logs, files, hardware) and not what it trains. --resume may
+#: change any setting as long as state.pt still loads; when it does not, these are left out of the
+#: settings the refusal names as changed.
+RUN_CONTROLS = frozenset({
+    "name", "checkpoints", "datasets_root", "max_steps", "amp", "device", "channels_last", "workers", "skip_bad_images",
+    "log_every", "sample_every", "checkpoint_every", "spectral_every", "tensorboard", "export", "resume", "config",
+    "bn_refresh_batches",
+})
 
 
 def flag_name(f: dataclasses.Field) -> str:
@@ -156,6 +172,46 @@ def read_config_file(path: str) -> dict:
         return json.loads(p.read_text())
     except (ValueError, tomllib.TOMLDecodeError) as e:
         raise UsageError(f"config file {path} is not valid {'TOML' if p.suffix == '.toml' else 'JSON'}: {e}") from None
+
+
+def check_values(config_class, values, source: str) -> dict:
+    """Settings read from `source` (a --config file, a run's config.json) checked against the fields'
+    types and choices, with their keys in field form. JSON and TOML carry types, so a mistyped value
+    ("false" for a bool) is refused rather than taken at its truthiness."""
+    if not isinstance(values, dict):
+        raise UsageError(f"{source} must hold a table of settings (key = value), not a {type(values).__name__}")
+    hints = get_type_hints(config_class)
+    by_name = {f.name: f for f in fields(config_class)}
+    checked = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in by_name:
+            raise UsageError(f"unknown setting {key!r} in {source} for {config_class.__name__}; see translate-train MODEL --help")
+        kind = hints[name]
+        optional = kind != _base_type(kind)
+        kind = _base_type(kind)
+        if not (value is None and optional or _is_a(value, kind)):
+            expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(kind, kind.__name__)
+            raise UsageError(f"setting {key!r} in {source} must be {expected}{' or null' if optional else ''}, got {value!r}")
+        choices = by_name[name].metadata.get("choices")
+        if choices and value not in choices:
+            raise UsageError(f"setting {key!r} in {source} must be one of {', '.join(choices)}, got {value!r}")
+        checked[name] = float(value) if kind is float and value is not None else value
+    return checked
+
+
+def _base_type(kind):
+    """X for X | None, else the type itself."""
+    args = [a for a in getattr(kind, "__args__", ()) if a is not type(None)]
+    return args[0] if len(args) == 1 else kind
+
+
+def _is_a(value, kind) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)  # bool is an int in Python
+    return isinstance(value, kind)
 
 
 def build_config(config_class, *layers: dict):

@@ -24,10 +24,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from translate.data.datasets import EpochSampler
+from translate.errors import UsageError
 from translate.models.base import StepContext, TranslationModel, detached, set_requires_grad
 from translate.train import distributed as ddp
 from translate.train.batchnorm import refresh_batch_norm
-from translate.train.checkpoint import atomic_torch_save, capture_rng_state, load_state, restore_rng_state
+from translate.train.checkpoint import (atomic_torch_save, capture_rng_state, load_resume_state, read_state,
+                                       restore_rng_state)
 from translate.train.config import TrainConfig, config_to_dict
 from translate.train.logs import MetricsLog, Progress, RunningMeans, TensorBoard, image_grid, save_png
 from translate.train.precision import Precision
@@ -231,19 +233,20 @@ def fit(
     step = 0
     state_path = run_dir / STATE_FILE
     if cfg.resume and state_path.exists():
-        state = load_state(state_path)
-        model.load_state_dict(state["model"])
-        g_opt.load_state_dict(state["g"])
-        d_opt.load_state_dict(state["d"])
+        # A damaged state.pt, or one saved with settings that shape the networks otherwise, is one line.
+        state = read_state(state_path)
+        load_resume_state(state, state_path, model, {"g": g_opt, "d": d_opt}, rank=dist.rank, world_size=dist.world_size)
         step = int(state["step"])
+        if step > total_steps:
+            raise UsageError(f"cannot resume {run_dir} for {total_steps} steps: it is already at step {step}; give a "
+                             f"--max-steps above {step}")
         # The monitors' running maxima (rank 0's, who writes them), so that a collapse that began
         # before the interruption is still judged against the peak from before it.
         for name, monitor in (spectral_monitors or {}).items():
             if name in state.get("spectral_monitors", {}):
                 monitor.load_state_dict(state["spectral_monitors"][name])
         ranks = state["per_rank"]
-        if len(ranks) == dist.world_size:
-            model.load_extra_state(ranks[dist.rank]["extra"])
+        if len(ranks) == dist.world_size:  # (load_resume_state loaded this rank's extra state)
             restore_rng_state(ranks[dist.rank]["rng"])
         else:
             log(f"note: the checkpoint was written by {len(ranks)} processes, this run has {dist.world_size}: "

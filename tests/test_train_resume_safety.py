@@ -1,0 +1,222 @@
+"""--resume and bad settings never cost a run: a resume that state.pt cannot serve (other networks, another
+optimizer or pool size, a damaged file, another model, a step already passed) and mistyped settings are
+refused in one line before anything is written, and the run stays resumable."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests._data_helpers import make_unaligned
+from tests.test_pix2pix import SMALL, train_cli
+from tests.toy_training import ToyModel, ToyPairs
+from translate.data.synthetic import write_synthetic
+from translate.errors import UsageError
+from translate.train.config import TrainConfig
+from translate.train.loop import fit
+from translate.train.precision import Precision
+
+CYCLEGAN_TINY = ["--size", 32, "--netG", "resnet_2blocks", "--ngf", 4, "--ndf", 4, "--workers", 0, "--log-every", 1,
+                 "--sample-every", 1000, "--amp", "off", "--no-tensorboard", "--pool-size", 2]
+
+
+def cli(model: str, *args) -> int:
+    from translate.cli.train import main
+
+    return main([model, *map(str, args)])
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("translate-train: error: "), err
+    return err[0]
+
+
+@pytest.fixture(scope="module")
+def edges(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data") / "edges"
+    write_synthetic("synth-edges2landscape", root, n_train=4, n_test=2, size=64, seed=0)
+    return root
+
+
+@pytest.fixture(scope="module")
+def pix2pix_run(tmp_path_factory, edges) -> Path:
+    """A finished 2-step pix2pix run (state.pt, config.json, G.safetensors)."""
+    ckpt = tmp_path_factory.mktemp("pix2pix")
+    assert train_cli("--data", edges, "--checkpoints", ckpt, "--name", "run", "--max-steps", 2, *SMALL) == 0
+    return ckpt / "run"
+
+
+@pytest.fixture(scope="module")
+def cyclegan_run(tmp_path_factory) -> Path:
+    """A finished 2-step CycleGAN run with history pools of 2."""
+    data = make_unaligned(tmp_path_factory.mktemp("unpaired") / "tiny2set", {"trainA": 3, "trainB": 3, "testA": 1, "testB": 1},
+                          size=(36, 36))
+    ckpt = tmp_path_factory.mktemp("cyclegan")
+    assert cli("cyclegan", "--data", data, "--checkpoints", ckpt, "--name", "run", "--max-steps", 2, *CYCLEGAN_TINY) == 0
+    return ckpt / "run"
+
+
+def copy_run(run: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "ckpt" / run.name
+    shutil.copytree(run, copy)
+    return copy
+
+
+def files(run: Path) -> dict:
+    return {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+
+
+# ---- settings that change what state.pt holds ----------------------------------------------------------
+
+@pytest.mark.parametrize("flags, named", [
+    (["--ngf", 16], "--ngf 16"),
+    (["--norm", "instance"], "--norm instance"),
+    (["--d-reg", "sn"], "--d-reg sn"),
+    (["--netD", "pixel"], "--netD pixel"),
+    (["--objective", "wgan"], "--objective wgan"),  # the same networks, but RMSprop's state instead of Adam's
+])
+def test_a_resume_that_changes_what_state_pt_holds_is_refused_before_anything_is_written(
+        pix2pix_run, tmp_path, capsys, flags, named):
+    run = copy_run(pix2pix_run, tmp_path)
+    before = files(run)
+    capsys.readouterr()
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, *flags) == 2
+    error = one_line_error(capsys)
+    assert named in error and "--max-steps" not in error and "another --name" in error
+    assert files(run) == before
+
+
+def test_after_a_refused_resume_the_run_resumes_as_before(pix2pix_run, tmp_path, capsys):
+    run = copy_run(pix2pix_run, tmp_path)
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--ngf", 16) == 2
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["ngf"] == 8 and config["max_steps"] == 3
+
+
+def test_a_resume_may_change_what_only_steers_the_run(pix2pix_run, tmp_path):
+    run = copy_run(pix2pix_run, tmp_path)
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--log-every", 2,
+                     "--checkpoint-every", 5, "--lr", 1e-3, "--no-export") == 0
+    assert json.loads((run / "config.json").read_text())["lr"] == 1e-3
+
+
+def test_a_resume_with_another_pool_size_is_refused(cyclegan_run, tmp_path, capsys):
+    run = copy_run(cyclegan_run, tmp_path)
+    before = files(run)
+    capsys.readouterr()
+    assert cli("cyclegan", "--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--pool-size", 3) == 2
+    assert "--pool-size 3" in one_line_error(capsys)
+    assert files(run) == before
+
+
+def test_a_resume_with_another_model_names_the_one_the_run_was_trained_with(cyclegan_run, tmp_path, capsys):
+    run = copy_run(cyclegan_run, tmp_path)
+    capsys.readouterr()
+    assert cli("discogan", "--checkpoints", run.parent, "--name", "run", "--resume") == 2
+    error = one_line_error(capsys)
+    assert "trained with cyclegan" in error and f"translate-train cyclegan --name run --checkpoints {run.parent} --resume" in error
+
+
+def test_a_resume_to_a_step_already_passed_is_refused(pix2pix_run, tmp_path, capsys):
+    run = copy_run(pix2pix_run, tmp_path)
+    before = files(run)
+    capsys.readouterr()
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 1) == 2
+    assert "already at step 2" in one_line_error(capsys)
+    assert files(run) == before
+
+
+# ---- damaged files -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
+def test_a_damaged_state_pt_is_one_line_that_names_what_is_intact(pix2pix_run, tmp_path, capsys, damage):
+    run = copy_run(pix2pix_run, tmp_path)
+    state = (run / "state.pt").read_bytes()
+    (run / "state.pt").write_bytes({"truncated": state[: len(state) // 2], "empty": b"",
+                                    "garbage": bytes(range(256)) * 40}[damage])
+    before = files(run)
+    capsys.readouterr()
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3) == 2
+    error = one_line_error(capsys)
+    assert "state.pt is damaged" in error and "G.safetensors" in error and "another --name" in error
+    assert files(run) == before
+
+
+@pytest.mark.parametrize("text", ["{bad", "[]", None])
+def test_a_damaged_config_json_falls_back_to_the_settings_in_state_pt(pix2pix_run, tmp_path, capsys, text):
+    run = copy_run(pix2pix_run, tmp_path)
+    if text is None:
+        (run / "config.json").unlink()
+    else:
+        (run / "config.json").write_text(text)
+    capsys.readouterr()
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--no-export") == 0
+    assert "resuming with the settings saved in" in capsys.readouterr().err
+    config = json.loads((run / "config.json").read_text())
+    assert config["ngf"] == 8 and config["max_steps"] == 3
+
+
+# ---- settings checked before anything is written -----------------------------------------------------
+
+@pytest.mark.parametrize("flags", [["--spectral-every", 0], ["--spectral-every", -1], ["--beta1", 2], ["--beta2", 1],
+                                   ["--instance-noise", -0.1]])
+def test_out_of_range_settings_are_refused_before_the_run_folder_exists(edges, tmp_path, capsys, flags):
+    assert train_cli("--data", edges, "--checkpoints", tmp_path, "--name", "r", "--max-steps", 1, *SMALL, *flags) == 2
+    assert flags[0] in one_line_error(capsys)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ({"batch_size": "abc"}, "'batch_size' in {file} must be an integer"),
+    ({"batch_size": 2.0}, "'batch_size' in {file} must be an integer"),
+    ({"lr": "0.1"}, "'lr' in {file} must be a number"),
+    ({"export": "false"}, "'export' in {file} must be true or false"),
+    ({"flip": "no"}, "'flip' in {file} must be true or false"),
+    ({"objective": "sigmoid"}, "'objective' in {file} must be one of"),
+    ({"load_size": "286"}, "'load_size' in {file} must be an integer or null"),
+    ([], "{file} must hold a table of settings"),
+])
+def test_config_file_values_are_checked_against_the_fields_types(edges, tmp_path, capsys, settings, expected):
+    file = tmp_path / "settings.json"
+    file.write_text(json.dumps(settings))
+    assert train_cli("--data", edges, "--checkpoints", tmp_path, "--name", "r", "--max-steps", 1, "--config", file,
+                     *SMALL) == 2
+    assert expected.format(file=file) in one_line_error(capsys)
+    assert not (tmp_path / "r").exists()
+
+
+def test_config_file_values_of_the_right_types_are_taken(edges, tmp_path):
+    file = tmp_path / "settings.toml"
+    file.write_text('lr = 1\nlr_d = 0.001\nflip = false\nload-size = 36\n')
+    assert train_cli("--data", edges, "--checkpoints", tmp_path, "--name", "r", "--max-steps", 1, "--config", file,
+                     *SMALL, "--no-export") == 0
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (config["lr"], config["lr_d"], config["flip"], config["load_size"]) == (1.0, 0.001, False, 36)
+    assert isinstance(config["lr"], float)
+
+
+# ---- fit() itself, for callers other than translate-train ---------------------------------------------
+
+def fit_toy(run: Path, norm: str = "instance", **overrides):
+    cfg = TrainConfig(data="toy", **{"workers": 0, "log_every": 1, "sample_every": 1000, "checkpoint_every": 1000,
+                                     "tensorboard": False, "max_steps": 2, "batch_size": 4, **overrides})
+    torch.manual_seed(0)
+    return fit(ToyModel("lsgan", norm), ToyPairs(), cfg, run, precision=Precision(torch.device("cpu"), None, False),
+               log=lambda *a: None)
+
+
+def test_fit_refuses_a_state_that_does_not_fit_or_is_damaged_or_passed(tmp_path):
+    fit_toy(tmp_path)
+    with pytest.raises(UsageError, match="does not fit"):
+        fit_toy(tmp_path, norm="batch", resume=True, max_steps=3)
+    with pytest.raises(UsageError, match="already at step 2"):
+        fit_toy(tmp_path, resume=True, max_steps=1)
+    (tmp_path / "state.pt").write_bytes(b"")
+    with pytest.raises(UsageError, match="damaged"):
+        fit_toy(tmp_path, resume=True, max_steps=3)
