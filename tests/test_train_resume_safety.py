@@ -101,9 +101,27 @@ def test_after_a_refused_resume_the_run_resumes_as_before(pix2pix_run, tmp_path,
 
 def test_a_resume_may_change_what_only_steers_the_run(pix2pix_run, tmp_path):
     run = copy_run(pix2pix_run, tmp_path)
-    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--log-every", 2,
-                     "--checkpoint-every", 5, "--lr", 1e-3, "--no-export") == 0
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--log-every", 1,
+                     "--checkpoint-every", 5, "--no-export") == 0
+    assert json.loads((run / "config.json").read_text())["max_steps"] == 3
+
+
+def test_a_resume_with_new_optimizer_settings_trains_with_them(pix2pix_run, tmp_path):
+    from translate.train.loop import STATE_FILE
+    from translate.train.schedules import lr_multiplier
+
+    run = copy_run(pix2pix_run, tmp_path)
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--log-every", 1,
+                     "--lr", 1e-3, "--beta1", 0.9, "--weight-decay", 1e-4, "--no-export") == 0
     assert json.loads((run / "config.json").read_text())["lr"] == 1e-3
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    # The step after the resume trained at the new lr, where the schedule (now 3 steps long) has got to,
+    # not at the saved 2e-4.
+    assert last["step"] == 3
+    assert last["lr_G"] == pytest.approx(1e-3 * lr_multiplier("linear", 3, constant_fraction=0.5)(2))
+    state = torch.load(run / STATE_FILE, weights_only=True)
+    group = state["g"]["optimizer"]["param_groups"][0]
+    assert group["betas"] == (0.9, 0.999) and group["weight_decay"] == 1e-4 and group["initial_lr"] == 1e-3
 
 
 def test_a_resume_with_another_pool_size_is_refused(cyclegan_run, tmp_path, capsys):

@@ -135,8 +135,19 @@ class _Optimization:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        """The run's moments, step counts, schedule position and loss scale; the hyperparameters (lr,
+        betas, weight decay, fused or not) stay those of the settings now, so that `--resume --lr 1e-5`
+        does what it says (loading alone would bring the saved ones back)."""
+        settings = [{k: v for k, v in group.items() if k != "params"} for group in self.optimizer.param_groups]
+        base_lrs = list(self.scheduler.base_lrs)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self.scheduler.base_lrs = base_lrs
+        for group, kept, base, schedule in zip(self.optimizer.param_groups, settings, base_lrs,
+                                               self.scheduler.lr_lambdas):
+            group.update(kept)
+            group["lr"] = base * schedule(self.scheduler.last_epoch)  # where the schedule has got to
+        self.lr_used = self.optimizer.param_groups[0]["lr"]
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
 
