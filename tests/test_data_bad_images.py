@@ -146,3 +146,19 @@ def test_train_cli_stops_before_writing_anything_and_skips_on_request(tmp_path, 
     err = capsys.readouterr().err
     assert "warning: skipped 1 bad image file(s)" in err and str(bad) in err
     assert (checkpoints / "run" / "G_A.safetensors").exists()
+
+
+def test_images_of_different_sizes_in_one_batch_are_refused_before_anything_is_written(tmp_path, capsys):
+    # --preprocess none keeps each image's own size: a batch of two such images cannot be stacked.
+    from translate.cli.train import main
+
+    data = make_unaligned(tmp_path / "d", {"trainA": 3, "trainB": 3, "testA": 2, "testB": 2}, size=(32, 32))
+    write_image(data / "trainA" / "001.png", pattern(48, 32, seed=9))
+    checkpoints = tmp_path / "checkpoints"
+    args = ["cyclegan", "--data", str(data), "--checkpoints", str(checkpoints), "--name", "run", *TINY,
+            "--preprocess", "none"]
+    assert main([*args, "--batch-size", "2"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "001.png: 32x48" in errors[0] and "--batch-size 1" in errors[0]
+    assert not checkpoints.exists()
+    assert main([*args, "--batch-size", "1"]) == 0  # one image a step: any sizes

@@ -238,3 +238,13 @@ def test_fit_refuses_a_state_that_does_not_fit_or_is_damaged_or_passed(tmp_path)
     (tmp_path / "state.pt").write_bytes(b"")
     with pytest.raises(UsageError, match="damaged"):
         fit_toy(tmp_path, resume=True, max_steps=3)
+
+
+def test_images_too_small_for_the_discriminator_are_refused_before_the_run_folder_is_made(tmp_path, capsys):
+    data = make_unaligned(tmp_path / "tiny2set", {"trainA": 2, "trainB": 2, "testA": 1, "testB": 1}, size=(16, 16))
+    capsys.readouterr()
+    assert cli("discogan", "--data", data, "--checkpoints", tmp_path / "ck", "--name", "r", "--size", 16,
+               "--max-steps", 1, "--workers", 0) == 2
+    error = one_line_error(capsys)
+    assert "at least 64x64" in error and "--size 64" in error
+    assert not (tmp_path / "ck").exists()

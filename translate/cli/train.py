@@ -120,7 +120,8 @@ def main(argv=None) -> int:
 def train(args) -> int:
     import torch
 
-    from translate.data import SyntheticOptions, TransformConfig, check_dataset, open_dataset, resolve_dataset
+    from translate.data import (SyntheticOptions, TransformConfig, check_batchable, check_dataset, open_dataset,
+                                resolve_dataset)
     from translate.io.generator_file import save_generator
     from translate.models import model_spec
     from translate.nets.factory import required_multiple
@@ -167,10 +168,15 @@ def train(args) -> int:
                                    seed=cfg.seed, pairing="paired" if spec.paired else "unpaired")
         for dataset, split in ((train_set, "train"), (preview_set, preview_split)):
             check_dataset(dataset, skip_bad=cfg.skip_bad_images, what=f"{resolved.name}'s {split} split", log=log)
-        sample_batch = _collate([preview_set[i] for i in range(min(4, len(preview_set)))])
+        check_batchable(train_set, cfg.batch_size, what=f"{resolved.name}'s train split")
+        previews = [preview_set[i] for i in range(min(4, len(preview_set)))]
+        # With --preprocess none the preview images keep their sizes: the grid shows those of the first's.
+        sample_batch = _collate([p for p in previews if p["A"].shape == previews[0]["A"].shape])
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         model = spec.build(cfg, train_set)
+        _check_discriminator_sizes(model, tuple(sample_batch["A"].shape[-2:]) if cfg.preprocess == "none"
+                                   else tuple(train_set[0]["A"].shape[-2:]))
         if dist.enabled and cfg.norm == "batch":
             model = ddp.convert_batch_norm(model, device.type)
         if state is not None:
@@ -268,6 +274,19 @@ def _as_flag(f, value) -> str:
     if isinstance(value, bool):
         return flag_name(f) if value else "--no-" + flag_name(f)[2:]
     return f"{flag_name(f)} {value}"
+
+
+def _check_discriminator_sizes(model, image_size: tuple[int, int]) -> None:
+    """Refuse, before the run folder is made, images too small for a discriminator's layers (each
+    stride-2 layer halves them: the first forward pass would fail after config.json is written)."""
+    height, width = image_size
+    for D in model.d_modules():
+        smallest = getattr(D, "min_size", 1)
+        if height < smallest or width < smallest:
+            shallower = " --netD n_layers with a smaller --n-layers-D," if D.config.name != "pixel" else ""
+            raise UsageError(f"--netD {D.config.name} needs training images of at least {smallest}x{smallest} "
+                             f"(these are {height}x{width}); use --size {smallest} or more, or{shallower} "
+                             "--netD pixel")
 
 
 def _collate(samples: list[dict]) -> dict:

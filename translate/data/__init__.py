@@ -30,6 +30,7 @@ _EXPORTS = {
     "download_file": "download",
     "extract_archive": "download",
     "check_dataset": "checks",
+    "check_batchable": "checks",
     "find_bad_images": "checks",
     "ImageReadError": "images",
     "IMAGE_EXTENSIONS": "images",

@@ -90,3 +90,28 @@ def check_dataset(dataset, *, skip_bad: bool = False, what: str = "the dataset",
         log(f"warning: skipped {len(bad)} bad image file(s) of {what}: "
             + "; ".join(f"{b.path} ({b.why.split(';')[0]})" for b in bad))
     return bad
+
+
+def check_batchable(dataset, batch_size: int, what: str = "the dataset") -> None:
+    """UsageError when `dataset`'s samples would come out at different sizes and a batch holds more than
+    one (`--preprocess none` keeps each image's size, `scale_width` its aspect ratio): stacking them
+    would fail inside the training loop. Reads only the image headers of the samples' first images
+    (the others are resized to those)."""
+    if batch_size <= 1 or dataset.transform.config.preprocess not in ("none", "scale_width"):
+        return
+    first: tuple[tuple[int, int], str] | None = None
+    for entry in dataset.entries:
+        with Image.open(entry.a.path) as image:
+            width, height = image.size
+        if entry.a.part in SIDE_BY_SIDE_PARTS:
+            width //= 2
+        size = dataset.transform.target_size(width, height)
+        if first is None:
+            first = (size, entry.a.path)
+        elif size != first[0]:
+            raise UsageError(
+                f"with --preprocess {dataset.transform.config.preprocess} the images of {what} keep their own "
+                f"sizes ({first[1]}: {first[0][0]}x{first[0][1]}, {entry.a.path}: {size[0]}x{size[1]}), which "
+                f"cannot share a batch of {batch_size}; use --batch-size 1, or a --preprocess that crops "
+                "(resize_and_crop, crop, scale_width_and_crop)")
+
