@@ -217,7 +217,8 @@ def _member_problem(name: str) -> str | None:
 
 
 def _refuse(archive: Path, member: str, why: str) -> UsageError:
-    return UsageError(f"refusing to extract {archive.name}: member {member!r} {why}; the archive was removed")
+    return UsageError(f"refusing to extract {archive.name}: member {member!r} {why}; the archive was removed "
+                      "(do not fetch it from that source again)")
 
 
 def _inside(target: Path, name: str) -> Path:
@@ -306,6 +307,8 @@ def extract_archive(archive: str | os.PathLike, parent: str | os.PathLike) -> Pa
                 raise zipfile.BadZipFile("no zip directory (truncated?)")
             else:
                 _extract_tar(archive, target)
+        except UsageError:  # an unsafe member, refused by name (a ValueError too: not "damaged")
+            raise
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError, zlib.error, gzip.BadGzipFile) as error:
             raise UsageError(
                 f"{archive.name} is damaged ({_reason(error)}); it was removed, run the same command again"
