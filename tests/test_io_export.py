@@ -185,6 +185,22 @@ def test_written_files_get_the_permissions_of_any_new_file(run_dir, tmp_path, um
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
 
 
+@pytest.mark.parametrize("key, value", [("generator", [1, 2]), ("generator", {"name": "resnet_6blocks", "ngf": "x"}),
+                                        ("condition", {"kind": "label", "encoder": {}})])
+def test_a_hand_edited_description_is_a_one_line_error(run_dir, tmp_path, key, value):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    source = run_dir / "G.safetensors"
+    with safe_open(str(source), framework="pt") as f:
+        metadata = dict(f.metadata())
+    metadata[key] = json.dumps(value)
+    edited = tmp_path / "edited.safetensors"
+    save_file(load_file(str(source)), str(edited), metadata=metadata)
+    with pytest.raises(UsageError):  # (not a TypeError from deep inside the network's constructor)
+        load_generator(edited)
+
+
 def test_a_resize_upsampling_generator_keeps_its_layout_through_the_file(tmp_path):
     net = create_generator("resnet_6blocks", ngf=4, upsample="resize").eval()
     path = save_generator(tmp_path / "resize.safetensors", TranslationGenerator(net, card={"model": "cyclegan"}))

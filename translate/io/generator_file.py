@@ -182,8 +182,14 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
     from translate.nets.factory import build_generator_from_config
 
     meta = read_metadata(path)
-    generator = build_generator_from_config(meta["generator"])
-    model = TranslationGenerator(generator, ConditionSpec.from_dict(meta["condition"]), meta["card"])
+    try:
+        generator = build_generator_from_config(meta["generator"])
+        model = TranslationGenerator(generator, ConditionSpec.from_dict(meta["condition"]), meta["card"])
+    except (TypeError, KeyError, AttributeError, ValueError) as e:  # a description edited by hand, or foreign
+        if isinstance(e, UsageError):
+            raise
+        raise UsageError(f"{path} has a description this toolkit cannot build a network from ({type(e).__name__}: "
+                         f"{' '.join(str(e).split())}); export it again with translate-export") from None
     tensors = load_file(str(path), device="cpu")
     gen_state = {k: v for k, v in tensors.items() if not k.startswith(_ENCODER_PREFIX)}
     enc_state = {k[len(_ENCODER_PREFIX):]: v for k, v in tensors.items() if k.startswith(_ENCODER_PREFIX)}
