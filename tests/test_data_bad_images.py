@@ -162,3 +162,16 @@ def test_images_of_different_sizes_in_one_batch_are_refused_before_anything_is_w
     assert len(errors) == 1 and "001.png: 32x48" in errors[0] and "--batch-size 1" in errors[0]
     assert not checkpoints.exists()
     assert main([*args, "--batch-size", "1"]) == 0  # one image a step: any sizes
+
+
+def test_b_images_of_another_size_are_found_too(tmp_path):
+    # In unpaired data B images are transformed on their own, not resized to their A partner.
+    from translate.data.checks import check_batchable
+
+    data = make_unaligned(tmp_path / "d", {"trainA": 2, "trainB": 2}, size=(32, 32))
+    write_image(data / "trainB" / "001.png", pattern(48, 32, seed=9))
+    dataset = open_dataset(data, "train", pairing="unpaired", transform=TransformConfig(size=32, preprocess="none"))
+    check_batchable(dataset, 1)
+    with pytest.raises(UsageError, match=r"trainB/001.png: 32x48"):
+        check_batchable(dataset, 2)
+

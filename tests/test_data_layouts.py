@@ -104,6 +104,17 @@ def test_aligned_folders_pair_files_by_name(tmp_path, style):
         torch.testing.assert_close(sample["B"], -sample["A"], atol=1 / 127.5 + 1e-6, rtol=0)
 
 
+def test_a_folder_combined_as_the_reference_readme_says_reads_the_combined_images(tmp_path):
+    # combine_A_and_B.py --fold_A DIR/A --fold_B DIR/B --fold_AB DIR: the inputs stay beside the
+    # combined DIR/train, and may not pair by name (it skips an A without a B; --use_AB names them
+    # 0000_A / 0000_B). The reference trains on DIR/train.
+    make_aligned_folders(tmp_path, {"train": 2}, style="domain_first")
+    write_image(tmp_path / "A" / "train" / "unpaired.png", pattern(8, 8, 0))
+    make_aligned(tmp_path, {"train": 2}, size=(32, 32))
+    assert detect_layout(tmp_path) == "aligned"
+    assert len(open_dataset(tmp_path, "train", transform=EXACT)) == 2
+
+
 def test_aligned_folders_with_unmatched_names_say_which(tmp_path):
     make_aligned_folders(tmp_path, {"train": 2})
     write_image(tmp_path / "train" / "A" / "extra.png", pattern(8, 8, 0))
@@ -191,6 +202,17 @@ def test_csv_integer_labels_are_used_as_given(tmp_path):
     assert dataset.label_names is None and dataset.num_labels == 5
     assert [dataset[i]["label"] for i in range(2)] == [4, 0]
     assert "text" not in dataset[0]
+
+
+@pytest.mark.parametrize("name, content", [
+    ("metadata.csv", "file_name,label\ntrain/000.png,4\ntrain/001.png,0\n"),
+    ("metadata.jsonl", '{"file_name": "train/000.png", "label": 4}\n{"file_name": "train/001.png", "label": 0}\n'),
+])
+def test_metadata_with_a_byte_order_mark_reads_as_without(tmp_path, name, content):
+    make_aligned(tmp_path, {"train": 2})
+    (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + content.encode())  # as Excel's "CSV UTF-8" writes
+    dataset = open_dataset(tmp_path, "train", transform=EXACT)
+    assert [dataset[i]["label"] for i in range(2)] == [4, 0]
 
 
 def test_per_split_metadata_names_files_relative_to_the_split(tmp_path):

@@ -83,7 +83,12 @@ def test_training_output_sizes_per_mode():
 
     assert shape("resize_and_crop") == (3, 32, 32)
     assert shape("crop") == (3, 32, 32)
-    assert shape("scale_width") == (3, 24, 36)  # width -> load 36, height 36*60/90 = 24
+    # width -> load 36, height 36*60/90 = 24 raised to the crop size, as the reference's max(load*h/w, crop)
+    assert shape("scale_width") == (3, 32, 36)
+    # The load width rounded to the generators' multiple: 128 -> 143 -> 144 (the reference keeps 143,
+    # which its own resnet generators cannot return at that size).
+    assert tuple(build_transform(TransformConfig(size=128, preprocess="scale_width"), train=True)(
+        {"A": a}, 0)["A"].shape) == (3, 128, 144)
     assert shape("scale_width_and_crop") == (3, 32, 32)
     assert shape("none") == (3, 60, 88)  # nearest multiple of 4, halves to even as the reference: 22.5 -> 22
     assert shape("none", multiple=16) == (3, 64, 96)
@@ -96,7 +101,9 @@ def test_test_time_transform_resizes_without_crop_or_flip():
     assert outputs[0].shape == (3, 32, 32)
     assert all(torch.equal(outputs[0], o) for o in outputs[1:])
     scale_width = build_transform(TransformConfig(size=32, preprocess="scale_width"), train=False)
-    assert scale_width({"A": a}, 0)["A"].shape == (3, 20, 32)  # 32 * 60 / 90 = 21.3 -> multiple of 4
+    assert scale_width({"A": a}, 0)["A"].shape == (3, 32, 32)  # 32 * 60 / 90 = 21.3, raised to the size
+    tall = pattern(90, 60, seed=8)
+    assert scale_width({"A": tall}, 0)["A"].shape == (3, 48, 32)  # 32 * 90 / 60 = 48
 
 
 def test_output_is_the_image_scaled_to_minus_one_one():
@@ -131,3 +138,18 @@ def test_transform_pickles_for_worker_processes():
     clone = pickle.loads(pickle.dumps(transform))
     assert isinstance(clone, PairTransform)
     assert torch.equal(clone({"A": a}, 5)["A"], transform({"A": a}, 5)["A"])
+
+
+def test_a_resize_that_shrinks_one_side_and_grows_the_other_does_not_alias():
+    from translate.data.transforms import resize_image
+
+    stripes = np.zeros((200, 1000, 3), np.uint8)
+    stripes[:, ::2] = 255  # one-pixel stripes: a uniform grey once averaged
+    out = resize_image(stripes, 286, 286).astype(np.float64)
+    assert out.mean() == pytest.approx(127.5, abs=2)
+    import cv2
+
+    bicubic = cv2.resize(stripes, (286, 286), interpolation=cv2.INTER_CUBIC).astype(np.float64)
+    # Averaging 3.5 columns into one leaves a faint beat (std ~15); plain bicubic aliases (std ~90).
+    assert out.mean(axis=(0, 2)).std() < 0.25 * bicubic.mean(axis=(0, 2)).std()
+

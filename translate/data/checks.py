@@ -95,23 +95,30 @@ def check_dataset(dataset, *, skip_bad: bool = False, what: str = "the dataset",
 def check_batchable(dataset, batch_size: int, what: str = "the dataset") -> None:
     """UsageError when `dataset`'s samples would come out at different sizes and a batch holds more than
     one (`--preprocess none` keeps each image's size, `scale_width` its aspect ratio): stacking them
-    would fail inside the training loop. Reads only the image headers of the samples' first images
-    (the others are resized to those)."""
+    would fail inside the training loop. Reads only image headers: of each sample's first image (a
+    pair's other images are resized to it) and of an unpaired set's B images (transformed on their own)."""
     if batch_size <= 1 or dataset.transform.config.preprocess not in ("none", "scale_width"):
         return
+    refs = [e.a for e in dataset.entries] + list(dataset.b_pool or ())
     first: tuple[tuple[int, int], str] | None = None
-    for entry in dataset.entries:
-        with Image.open(entry.a.path) as image:
-            width, height = image.size
-        if entry.a.part in SIDE_BY_SIDE_PARTS:
+    for ref in refs:
+        width, height = _upright_size(ref.path)
+        if ref.part in SIDE_BY_SIDE_PARTS:
             width //= 2
         size = dataset.transform.target_size(width, height)
         if first is None:
-            first = (size, entry.a.path)
+            first = (size, ref.path)
         elif size != first[0]:
             raise UsageError(
                 f"with --preprocess {dataset.transform.config.preprocess} the images of {what} keep their own "
-                f"sizes ({first[1]}: {first[0][0]}x{first[0][1]}, {entry.a.path}: {size[0]}x{size[1]}), which "
+                f"sizes ({first[1]}: {first[0][0]}x{first[0][1]}, {ref.path}: {size[0]}x{size[1]}), which "
                 f"cannot share a batch of {batch_size}; use --batch-size 1, or a --preprocess that crops "
                 "(resize_and_crop, crop, scale_width_and_crop)")
 
+
+def _upright_size(path: str) -> tuple[int, int]:
+    """(width, height) of an image as loading shows it: EXIF orientations 5-8 turn it a quarter."""
+    with Image.open(path) as image:
+        width, height = image.size
+        orientation = image.getexif().get(0x0112, 1)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)

@@ -50,6 +50,12 @@ def _subdirs(folder: Path) -> list[str]:
         return []
 
 
+def _holds_images(folder: Path) -> bool:
+    """Whether `folder` itself (not a subfolder) holds an image file."""
+    return any(entry.is_file() and not entry.name.startswith(".") and is_image_file(entry.name)
+               for entry in os.scandir(folder))
+
+
 def detect_layout(root: str | os.PathLike) -> str:
     """Which layout a dataset folder uses ('unaligned', 'aligned' or 'aligned_folders').
 
@@ -63,6 +69,10 @@ def detect_layout(root: str | os.PathLike) -> str:
         return "unaligned"
     if any((root / s / "A").is_dir() and (root / s / "B").is_dir() for s in SPLITS):
         return "aligned_folders"
+    # The reference's combine_A_and_B.py writes the combined A|B images to DIR/train beside its
+    # inputs DIR/A/train and DIR/B/train: the combined images are what the reference reads.
+    if any(s in SPLITS and _holds_images(root / s) for s in names):
+        return "aligned"
     if (root / "A").is_dir() and (root / "B").is_dir():
         return "aligned_folders"
     if any(s in SPLITS for s in names):
@@ -212,8 +222,9 @@ def _normalized_name(raw: str, prefix: str, where: str) -> str:
 def _read_records(path: Path) -> list[tuple[str, dict]]:
     """(location, record) pairs of a metadata file; location is 'file line N' for error messages."""
     records: list[tuple[str, dict]] = []
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8" writes one) is not part of the first key.
     if path.suffix == ".jsonl":
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -226,7 +237,7 @@ def _read_records(path: Path) -> list[tuple[str, dict]]:
                     raise UsageError(f"{where} is not a JSON object; write one object per line")
                 records.append((where, record))
     else:
-        with open(path, encoding="utf-8", newline="") as handle:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
             for number, row in enumerate(reader, start=2):
                 record = {k.strip(): v for k, v in row.items() if k is not None}

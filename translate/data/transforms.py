@@ -8,13 +8,14 @@ crop size: `load_size = round(size * 286 / 256)` unless given, so 256 -> 286 as 
 |------------------------|-------------------------------------------------|-------------------------------|
 | `resize_and_crop`      | resize to load x load, random size x size crop  | resize to size x size         |
 | `crop`                 | random size x size crop at the native size      | resize to size x size         |
-| `scale_width`          | width -> load, height keeps the aspect (>= size) | width -> size, aspect kept    |
+| `scale_width`          | width -> load, height keeps the aspect (>= size) | width -> size, aspect kept (>= size) |
 | `scale_width_and_crop` | as scale_width, then a random size x size crop  | width -> size, aspect kept    |
 | `none`                 | sides rounded to a multiple of `multiple`       | the same                      |
 
 Every training mode then flips horizontally with probability 1/2 (unless `flip=False`). Test-time
 transforms never crop or flip. Sides that are not fixed by the mode (scale_width, none) are rounded to a
-multiple of `multiple` (4 by default, what resnet generators need; pass 256 for unet_256).
+multiple of `multiple` (4 by default, what resnet generators need; pass 256 for unet_256): scale_width's
+load width too (286 -> 288).
 
 The images of one sample (A and B of a pair, A and its ground truth) go through one albumentations
 `Compose` call with `additional_targets`, so crops and flips are identical. The randomness comes from a
@@ -87,16 +88,21 @@ def _round_to_multiple(value: float, multiple: int) -> int:
 
 
 def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize with area averaging when shrinking (no aliasing) and bicubic when enlarging.
+    """Resize with area averaging when shrinking (no aliasing) and bicubic when enlarging, axis by
+    axis where one side shrinks and the other grows.
 
-    This is albumentations' `Resize(..., area_for_downscale="image")` rule; the reference code uses
-    PIL's antialiased bicubic, which area averaging approximates when shrinking.
+    The reference code uses PIL's antialiased bicubic, which area averaging approximates when shrinking.
     """
     h, w = image.shape[:2]
     if (w, h) == (width, height):
         return image
-    shrinking = width <= w and height <= h
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    # One side shrinks and the other grows (a wide photo to a square): one axis at a time, so that the
+    # shrinking one is averaged (bicubic alone would alias it) and the other interpolated.
+    if width < w and height > h:
+        return resize_image(resize_image(image, width, h), width, height)
+    if width > w and height < h:
+        return resize_image(resize_image(image, w, height), width, height)
+    interpolation = cv2.INTER_AREA if width <= w and height <= h else cv2.INTER_CUBIC
     return cv2.resize(image, (width, height), interpolation=interpolation)
 
 
@@ -157,10 +163,11 @@ class PairTransform:
         if mode == "none":
             return _round_to_multiple(width, multiple), _round_to_multiple(height, multiple)
         if mode.startswith("scale_width"):
-            new_width = config.resolved_load_size if self.train else size
-            new_height = _round_to_multiple(new_width * height / width, multiple)
-            if self.train and mode == "scale_width_and_crop":
-                new_height = max(new_height, size)
+            # The width rounded too (the published 286 is no multiple of 4: the reference's own
+            # scale_width runs then fail in the generator); the height at least the crop size, as the
+            # reference's max(load * h / w, crop).
+            new_width = _round_to_multiple(config.resolved_load_size if self.train else size, multiple)
+            new_height = max(_round_to_multiple(new_width * height / width, multiple), size)
             return new_width, new_height
         if not self.train:
             return size, size

@@ -65,6 +65,15 @@ def conditions_of(generator, dataset) -> list | None:
     return out
 
 
+def each_image_once(dataset):
+    """The dataset's samples with each A image once: an unpaired set is as long as its larger domain
+    (an epoch, as the reference's), which with more testB than testA images would score some test
+    photos twice."""
+    from torch.utils.data import Subset
+
+    return Subset(dataset, range(len(dataset.entries)))
+
+
 def derangement(n: int, generator: torch.Generator) -> list[int]:
     """A random permutation without fixed points (nobody keeps their own slot), for n >= 2."""
     perm = torch.randperm(n, generator=generator)
@@ -87,7 +96,7 @@ def evaluate(generator, dataset, *, reverse=None, batch_size: int = 8, device="c
     if conditions is not None and len(conditions) >= 2:
         order = derangement(len(conditions), torch.Generator().manual_seed(seed))
         wrong = [conditions[i] for i in order]
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    loader = DataLoader(each_image_once(dataset), batch_size=batch_size, shuffle=False, num_workers=0)
     targets_sum, count = None, 0
     for batch in loader:
         A = batch["A"].to(device)
@@ -164,7 +173,7 @@ def discriminator_matching(model, dataset, *, batch_size: int = 8, device="cpu",
         raise UsageError("discriminator matching needs a conditioned model and at least 2 images")
     order = derangement(len(conditions), torch.Generator().manual_seed(seed))
     wrong = [conditions[i] for i in order]
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    loader = DataLoader(each_image_once(dataset), batch_size=batch_size, shuffle=False, num_workers=0)
     matched, mismatched, start = [], [], 0
 
     def score(A, B, conds):

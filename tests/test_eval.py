@@ -1,0 +1,30 @@
+"""translate-eval's scores: each test image once, scored against its own ground truth."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from _app_helpers import tiny_generator_file
+from tests._data_helpers import make_unaligned
+from translate.data import TransformConfig, open_dataset
+from translate.eval.evaluate import evaluate
+from translate.eval.metrics import l1_per_image
+from translate.io.generator_file import load_generator
+
+
+def test_an_unpaired_test_set_with_more_b_than_a_scores_each_test_image_once(tmp_path):
+    # An unpaired set is as long as its larger domain (an epoch); scoring must not wrap around testA.
+    root = make_unaligned(tmp_path / "set", {"trainA": 1, "trainB": 1, "testA": 3, "testB": 5}, size=(32, 32),
+                          truth=True)
+    dataset = open_dataset(root, "test", pairing="unpaired", transform=TransformConfig(size=32), train=False)
+    assert len(dataset) == 5 and len(dataset.entries) == 3
+    generator = load_generator(tiny_generator_file(tmp_path / "G.safetensors"))
+    result = evaluate(generator, dataset, batch_size=2)
+    assert result.n == 3
+    with torch.no_grad():
+        samples = [dataset[i] for i in range(3)]
+        A = torch.stack([s["A"] for s in samples])
+        truth = torch.stack([s["B_truth"] for s in samples])
+        expected = l1_per_image(generator(A), truth).mean().item()
+    assert result.model["l1"] == pytest.approx(expected, rel=1e-5)
