@@ -39,6 +39,18 @@ def test_tiles_cover_the_image_with_at_least_the_overlap_and_no_more_tiles_than_
         assert (len(starts) - 2) * (tile - overlap) + tile < length
 
 
+@pytest.mark.parametrize("length,tile,overlap,multiple", [(330, 128, 16, 4), (1102, 512, 64, 4), (1000, 256, 30, 8),
+                                                          (513, 512, 64, 4), (333, 128, 24, 16)])
+def test_tiles_start_on_the_networks_grid_and_cover_the_padded_image(length, tile, overlap, multiple):
+    # A stride-2 network computes something else on an input shifted by less than its multiple: tiles
+    # off that grid differ from the untiled output even far from the seams.
+    starts = tile_starts(length, tile, overlap, multiple)
+    padded = -(-length // multiple) * multiple
+    assert starts[0] == 0 and starts[-1] == padded - tile
+    assert all(start % multiple == 0 for start in starts)
+    assert all(b > a and a + tile - b >= overlap for a, b in zip(starts, starts[1:]))
+
+
 def test_blend_weights_of_neighbours_sum_to_one_across_every_overlap():
     length, tile = 900, 256
     starts = tile_starts(length, tile, 48)
@@ -95,14 +107,17 @@ def test_batch_norm_generator_tiled_equals_untiled_wherever_one_tile_gives_the_p
     assert diff[~interior].max().item() <= 0.1  # seams: two tiles blended, each a little off near its border
 
 
-def test_instance_norm_tiles_with_whole_image_statistics_equal_untiled_inference(tmp_path):
+# 330 px with 64 px of overlap: spreading the tiles evenly alone would start them at 50, 101, 151, 202,
+# off the network's grid of 4; every pixel one tile alone gives is >= 64 px from the others' borders.
+@pytest.mark.parametrize("size, overlap", [(SIZE, OVERLAP), (330, 64)])
+def test_instance_norm_tiles_with_whole_image_statistics_equal_untiled_inference(tmp_path, size, overlap):
     model = load_generator(tiny_generator_file(tmp_path / "in.safetensors", name="resnet_2blocks", norm="instance",
                                                ngf=4))
-    x = smooth_image(seed=3)
+    x = smooth_image(seed=3, size=size)
     whole = translate_tensor(model, x)
-    exact = translate_tiled(model, x, tile=TILE, overlap=OVERLAP, statistics="image", statistics_pixels=None)
-    own = translate_tiled(model, x, tile=TILE, overlap=OVERLAP, statistics="tile")
-    interior = ~torch.from_numpy(blended_mask(SIZE, SIZE, TILE, OVERLAP, 4))
+    exact = translate_tiled(model, x, tile=TILE, overlap=overlap, statistics="image", statistics_pixels=None)
+    own = translate_tiled(model, x, tile=TILE, overlap=overlap, statistics="tile")
+    interior = ~torch.from_numpy(blended_mask(size, size, TILE, overlap, 4))
     exact_diff = (exact - whole).abs().amax(dim=1)[0]
     own_diff = (own - whole).abs().amax(dim=1)[0]
     assert exact_diff[interior].max().item() <= 1e-4

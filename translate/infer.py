@@ -109,13 +109,24 @@ def resolve_tile(tile: int | str | None, height: int, width: int) -> int | None:
     return int(tile)
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
     """Offsets of the fewest tiles of side `tile` that cover [0, length) with neighbours overlapping by
-    at least `overlap` pixels, spread evenly (the first at 0, the last ending at `length`)."""
+    at least `overlap` pixels, spread evenly: the first at 0, the last ending at `length` rounded up to
+    `multiple` (translate_tensor pads it as the whole image would be padded).
+
+    Every offset is a multiple of `multiple` (the generator's, a power of two): a network of stride-2
+    layers computes something else on an input shifted by anything less, so only tiles on its grid
+    reproduce the untiled output. `tile` must be a multiple of it; an overlap that would leave less than
+    `multiple` between starts is cut to tile - multiple."""
     if length <= tile:
         return [0]
-    gaps = math.ceil((length - tile) / (tile - overlap))  # tiles - 1
-    return [(i * (length - tile)) // gaps for i in range(gaps + 1)]
+    if tile % multiple:
+        raise ValueError(f"tile {tile} is not a multiple of {multiple}")
+    # In units of `multiple`: the padded length, the tile, and the overlap rounded up.
+    units, tile_units = math.ceil(length / multiple), tile // multiple
+    overlap_units = min(math.ceil(overlap / multiple), tile_units - 1)
+    gaps = math.ceil((units - tile_units) / (tile_units - overlap_units))  # tiles - 1
+    return [multiple * ((i * (units - tile_units)) // gaps) for i in range(gaps + 1)]
 
 
 def _ramp(n: int, rising: bool) -> torch.Tensor:
@@ -234,7 +245,7 @@ def translate_tiled(generator, x: torch.Tensor | np.ndarray, condition=None, aut
         with norms.record():
             translate_tensor(generator, _downscaled(x, statistics_pixels).to(device), condition, autocast)
         normalisation = norms.apply()
-    ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    ys, xs = tile_starts(height, tile, overlap, multiple), tile_starts(width, tile, overlap, multiple)
     wy, wx = tile_weights(ys, tile, height), tile_weights(xs, tile, width)
     # The tiles form a grid and every weight is a product wy * wx, so the weights' sum is the outer
     # product of the per-axis sums: no full-size weight image is needed.
@@ -269,7 +280,7 @@ def blended_mask(height: int, width: int, tile: int, overlap: int, multiple: int
     shared = []
     for length in (height, width):
         cover = np.zeros(length, dtype=np.int32)
-        for start in tile_starts(length, tile, overlap):
+        for start in tile_starts(length, tile, overlap, multiple):
             cover[start:start + tile] += 1
         shared.append(cover > 1)
     return shared[0][:, None] | shared[1][None, :]
