@@ -199,7 +199,7 @@ def test_cli_refuses_a_missing_models_folder(tmp_path, capsys):
     assert "models folder" in capsys.readouterr().err
 
 
-def test_cli_refuses_a_port_in_use_or_a_foreign_host_in_one_line(tmp_path, capsys):
+def test_cli_refuses_a_port_in_use_a_foreign_host_or_an_unknown_device_in_one_line(tmp_path, capsys):
     from translate.cli.app import main
 
     with socket.socket() as taken:
@@ -212,6 +212,9 @@ def test_cli_refuses_a_port_in_use_or_a_foreign_host_in_one_line(tmp_path, capsy
     assert main(["--models", str(tmp_path), "--host", "192.0.2.1"]) == 2  # TEST-NET-1: no machine's own
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--host" in err
+    assert main(["--models", str(tmp_path), "--port", str(port), "--device", "gpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown device 'gpu'" in err
 
 
 def _browser_or_explain():

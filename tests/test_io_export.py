@@ -186,7 +186,7 @@ def test_written_files_get_the_permissions_of_any_new_file(run_dir, tmp_path, um
 
 
 @pytest.mark.parametrize("key, value", [("generator", [1, 2]), ("generator", {"name": "resnet_6blocks", "ngf": "x"}),
-                                        ("condition", {"kind": "label", "encoder": {}})])
+                                        ("condition", {"kind": "label", "encoder": {}}), ("card", None)])
 def test_a_hand_edited_description_is_a_one_line_error(run_dir, tmp_path, key, value):
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file

@@ -33,6 +33,29 @@ def models(tmp_path):
     return root
 
 
+def test_scan_skips_a_file_whose_description_is_damaged_and_lists_the_rest(models):
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+
+    source = models / "pix2pix_run" / "G.safetensors"
+    with safe_open(str(source), framework="pt") as f:
+        metadata = {**f.metadata(), "card": "null"}
+    save_file(load_file(str(source)), str(models / "edited.safetensors"), metadata=metadata)
+    skipped = []
+    found = {m.name for m in scan_models(models, log=skipped.append)}
+    assert "edited" not in found and "pix2pix_run" in found
+    assert len(skipped) == 1 and "edited.safetensors" in skipped[0]
+
+
+def test_a_run_folder_and_a_file_of_the_same_name_are_both_listed(models):
+    tiny_generator_file(models / "pix2pix_run.safetensors", seed=7)
+    tiny_generator_file(models / "cyclegan_run.safetensors", seed=8)
+    found = {m.name: m for m in scan_models(models)}
+    assert {"pix2pix_run", "pix2pix_run/G", "cyclegan_run", "cyclegan_run/G_A+cyclegan_run/G_B"} <= set(found)
+    assert found["pix2pix_run"].files["a2b"].name == "pix2pix_run.safetensors"
+    assert found["cyclegan_run/G_A+cyclegan_run/G_B"].two_way
+
+
 def test_scan_names_models_by_folder_and_pairs_a_two_way_run(models):
     found = {m.name: m for m in scan_models(models)}
     assert sorted(found) == ["cyclegan_run", "daytime", "pix2pix_run", "pretrained/cyclegan/style_monet"]
@@ -89,6 +112,18 @@ def test_large_uploads_are_downscaled_with_a_notice(tmp_path):
     assert notice.startswith("The image was downscaled from 300\u00d7200")
     small, none = read_upload(write_png(tmp_path / "small.png", 50, 40), max_pixels=100 * 100)
     assert small.shape == (40, 50, 3) and none is None
+
+
+def test_a_rotated_phone_photo_is_downscaled_upright(tmp_path):
+    # Stored 300x150 with EXIF orientation 6 (turn a quarter): a 150x300 portrait once upright.
+    stored = Image.fromarray(np.random.default_rng(0).integers(0, 256, (150, 300, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "phone.jpg", exif=exif)
+    image, notice = read_upload(tmp_path / "phone.jpg", max_pixels=100 * 100)
+    assert image.shape[0] > image.shape[1] and abs(image.shape[0] / image.shape[1] - 2) < 0.05
+    assert image.shape[0] * image.shape[1] <= 100 * 100
+    assert notice.startswith("The image was downscaled from 150\u00d7300")
 
 
 @pytest.mark.parametrize("content", [b"hello, I am text", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, b""])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,7 +137,22 @@ def scan_models(root: str | os.PathLike, log=None) -> list[CatalogModel]:
                 name = (Path(directory) / path.stem).relative_to(base).as_posix()
             direction = "a2b"
             models.append(CatalogModel(name, {direction: path}, {direction: meta}))
-    return sorted(models, key=lambda m: m.name)
+    return sorted(_unique_names(models, base, log), key=lambda m: m.name)
+
+
+def _unique_names(models: list[CatalogModel], base: Path, log=None) -> list[CatalogModel]:
+    """Models named after their folder (a run's G, or its G_A and G_B) that would share a name with
+    another (`demo/G.safetensors` beside `demo.safetensors`) are named by their files' paths instead,
+    so that neither hides the other."""
+    counts = Counter(m.name for m in models)
+    for model in models:
+        if counts[model.name] > 1:
+            by_path = "+".join(sorted(p.relative_to(base).with_suffix("").as_posix() for p in model.files.values()))
+            if by_path != model.name:
+                if log:
+                    log(f"two models would be called {model.name}: listing {by_path} by its path")
+                model.name = by_path
+    return models
 
 
 def _two_way(roles: dict) -> tuple[dict, dict] | None:
@@ -207,12 +222,13 @@ def read_upload(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -
     UsageError when the file is not an image PIL can read (or is a decompression bomb)."""
     from PIL import Image, UnidentifiedImageError
 
-    from translate.data.images import load_rgb
+    from translate.data.images import load_rgb, upright_size
 
     try:
         with Image.open(path) as image:
-            width, height = image.size
             image.verify()  # reads the whole file's structure: truncated or fake images fail here
+        with Image.open(path) as image:  # (verify leaves the image unusable)
+            width, height = upright_size(image)  # a phone's portrait JPEG is stored landscape
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
         kind = "too large to open safely" if isinstance(e, Image.DecompressionBombError) else "not an image"
         raise UsageError(f"{Path(path).name} is {kind}; upload a PNG, JPEG, WebP, BMP or TIFF picture") from None

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-size", type=int, default=2, help="models kept loaded at once (default 2)")
     p.add_argument("--examples", default=None, metavar="DIR",
                    help="folder for the example pictures (rendered on first start; default ~/.cache/translate/app-examples)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     return p
 
 
@@ -62,6 +62,9 @@ def main(argv=None) -> int:
     if not Path(args.models).is_dir():
         raise UsageError(f"models folder {args.models} not found; train a model first or pass --models DIR")
     check_address(args.host, args.port)
+    from translate.train.precision import resolve_device
+
+    device = str(resolve_device(args.device))  # a missing GPU or a typo: one line now, not at each translation
     try:
         from apps.translate_app import launch
     except ImportError as e:
@@ -70,7 +73,7 @@ def main(argv=None) -> int:
     info(f"{PROG}: models from {args.models}; http://{args.host}:{args.port}"
          + (" (and a public share link)" if args.share else ""))
     launch(args.models, host=args.host, port=args.port, share=args.share, max_pixels=args.max_pixels,
-           cache_size=args.cache_size, examples_dir=args.examples, device=args.device, log=info)
+           cache_size=args.cache_size, examples_dir=args.examples, device=device, log=info)
     return 0
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from translate.data.datasets import SIDE_BY_SIDE_PARTS, read_ref
-from translate.data.images import ImageReadError
+from translate.data.images import ImageReadError, upright_size
 from translate.errors import UsageError
 
 
@@ -117,8 +117,5 @@ def check_batchable(dataset, batch_size: int, what: str = "the dataset") -> None
 
 
 def _upright_size(path: str) -> tuple[int, int]:
-    """(width, height) of an image as loading shows it: EXIF orientations 5-8 turn it a quarter."""
     with Image.open(path) as image:
-        width, height = image.size
-        orientation = image.getexif().get(0x0112, 1)
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+        return upright_size(image)

@@ -133,6 +133,16 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
+def upright_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) of an opened image as `load_rgb` returns it: EXIF orientations 5-8 turn it a
+    quarter."""
+    try:
+        orientation = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    except Exception:  # a damaged EXIF block: load_rgb then keeps the image as stored
+        orientation = 1
+    return (image.height, image.width) if orientation in _TRANSPOSING_ORIENTATIONS else (image.width, image.height)
+
+
 def _request_reduced_decode(image: Image.Image, min_size: tuple[int, int]) -> None:
     """Let libjpeg decode at 1/2, 1/4 or 1/8 scale while both sides stay >= min_size (width, height)."""
     width, height = min_size

@@ -170,9 +170,14 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
             "export models with translate-export (or import reference .pth files with --from-reference)"
         )
     try:
-        return {key: json.loads(raw[key]) for key in ("generator", "condition", "card")}
+        meta = {key: json.loads(raw[key]) for key in ("generator", "condition", "card")}
     except (KeyError, json.JSONDecodeError) as e:
         raise UsageError(f"{path} has a damaged description ({e}); export it again") from None
+    for key, value in meta.items():
+        if not isinstance(value, dict):
+            raise UsageError(f"{path} has a damaged description ({key} is a {type(value).__name__}, not an object); "
+                             "export it again")
+    return meta
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> TranslationGenerator:
