@@ -69,3 +69,38 @@ def test_the_first_lines_use_the_average_until_a_recent_interval_exists(clock, c
     progress.update(10)  # the last step always prints; its rate covers steps 5 -> 10
     (step, rate, _, eta), = lines(capsys)
     assert (step, rate, eta) == (10, pytest.approx(1.0), "0:00:00")
+
+
+def test_plain_lines_show_the_latest_logged_losses_between_log_steps(clock, capsys):
+    progress = Progress(total=100, initial=0, batch_images=1, plain_every_s=10.0)
+    clock.now += 1.0
+    progress.update(1, {"loss_G": 1.5, "loss_D": 0.7})  # a logged step
+    for step in range(2, 40):  # steps in between bring no losses
+        clock.now += 1.0
+        progress.update(step)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) > 2 and all("loss_G=1.500 loss_D=0.700" in line for line in err)
+
+
+def test_a_resumed_log_keeps_its_history_up_to_the_checkpoint_and_hides_the_rest(tmp_path):
+    import json
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from translate.train.logs import MetricsLog, TensorBoard
+
+    log, tb = MetricsLog(tmp_path / "metrics.jsonl"), TensorBoard(tmp_path / "tb")
+    for step in range(10, 101, 10):
+        log.write({"step": step, "loss": 1.0})
+        tb.scalars({"loss": 1.0}, step)
+    log.close(), tb.close()
+    # Resumed from a checkpoint at step 50: steps 60.. are trained again.
+    log, tb = MetricsLog(tmp_path / "metrics.jsonl", keep_through_step=50), TensorBoard(tmp_path / "tb", resumed_at=50)
+    for step in (60, 70):
+        log.write({"step": step, "loss": 2.0})
+        tb.scalars({"loss": 2.0}, step)
+    log.close(), tb.close()
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["loss"]) for r in lines] == [(s, 1.0) for s in (10, 20, 30, 40, 50)] + [(60, 2.0), (70, 2.0)]
+    events = EventAccumulator(str(tmp_path / "tb")).Reload().Scalars("loss")
+    assert [(e.step, e.value) for e in events] == [(s, 1.0) for s in (10, 20, 30, 40, 50)] + [(60, 2.0), (70, 2.0)]

@@ -53,7 +53,10 @@ class MetricsLog:
                         kept.append(line)
                 except json.JSONDecodeError:
                     continue
-        self.path.write_text("".join(line + "\n" for line in kept))
+        # Atomically: a run resumed after a crash is the one whose history a full disk must not cut.
+        from translate.train.checkpoint import atomic_write_bytes
+
+        atomic_write_bytes("".join(line + "\n" for line in kept).encode(), self.path)
         self._file = open(self.path, "a", encoding="utf-8")
 
     def write(self, record: dict) -> None:
@@ -68,12 +71,14 @@ class MetricsLog:
 class TensorBoard:
     """A thin wrapper that imports TensorBoard's writer lazily and can be switched off."""
 
-    def __init__(self, log_dir: Path | None):
+    def __init__(self, log_dir: Path | None, resumed_at: int = 0):
         self._writer = None
         if log_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(log_dir=str(log_dir))
+            # A resumed run trains the steps after its checkpoint again: purge_step hides what the
+            # interrupted run had logged for them, as metrics.jsonl drops those lines.
+            self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=resumed_at + 1 if resumed_at else None)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         if self._writer is None:
@@ -141,6 +146,7 @@ class Progress:
         self._step = initial
         self._mark_step, self._mark_time = initial, self._start_time  # the previous plain line
         self._rate: float | None = None  # smoothed steps per second across plain lines
+        self._losses: dict[str, float] = {}  # the latest logged losses
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
@@ -153,11 +159,12 @@ class Progress:
         self._step = step
         elapsed = time.perf_counter() - self._start_time
         rate = (step - self._start_step) / elapsed if elapsed > 0 else 0.0
+        if losses:
+            self._losses = losses  # shown until the next logged step brings new ones
         if self._bar is not None:
             rate = self._bar.format_dict.get("rate") or rate  # tqdm's smoothed rate, once it has one
             post = {"img/s": f"{rate * self.batch_images:.2f}"}
-            if losses:
-                post.update({k: f"{v:.3f}" for k, v in list(losses.items())[:6]})
+            post.update({k: f"{v:.3f}" for k, v in list(self._losses.items())[:6]})
             self._bar.set_postfix(post, refresh=False)
             self._bar.update(done)
         elif time.perf_counter() - self._last_plain >= self._plain_every_s or step == self.total:
@@ -172,7 +179,7 @@ class Progress:
             # Until a second line there is no rate without the warm-up in it: no ETA yet.
             rate, eta = (rate, float("nan")) if self._rate is None else (
                 self._rate, (self.total - step) / self._rate)
-            text = " ".join(f"{k}={v:.3f}" for k, v in list((losses or {}).items())[:6])
+            text = " ".join(f"{k}={v:.3f}" for k, v in list(self._losses.items())[:6])
             print(
                 f"step {step}/{self.total}  {rate:.2f} it/s  {rate * self.batch_images:.2f} img/s  "
                 f"ETA {_format_seconds(eta)}  {text}",

@@ -267,7 +267,7 @@ def fit(
     metrics = tb = None
     if dist.is_main:
         metrics = MetricsLog(run_dir / "metrics.jsonl", keep_through_step=step)
-        tb = TensorBoard(run_dir / "tensorboard" if cfg.tensorboard else None)
+        tb = TensorBoard(run_dir / "tensorboard" if cfg.tensorboard else None, resumed_at=step)
 
     def save_checkpoint():
         per_rank = ddp.all_gather_objects({"rng": capture_rng_state(), "extra": model.extra_state()})
