@@ -76,3 +76,12 @@ def test_console_module_reports_bad_usage_without_traceback():
     assert done.stderr.strip().splitlines() == [
         "translate-lab: error: unknown objective 'nope'; choose one of minimax, nsgan, lsgan, hinge, wgan, wgan-gp"
     ]
+
+
+def test_a_run_that_diverges_still_reports_its_result_as_json(capsys):
+    # Learning rates of 1e30 blow the weights up within a few steps: the run stops there and G's
+    # samples are the result; D's spectrum is not measured, and the losses are null, not NaN.
+    argv = ["mog", "--objective", "minimax", "--steps", "5", "--lr-d", "1e30", "--lr-g", "1e30", "--threads", "1", "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
+    assert result["final_d_loss"] is None or result["final_g_loss"] is None or result["d_spectrum_mean"] is None

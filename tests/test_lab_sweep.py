@@ -82,6 +82,10 @@ def test_interrupted_sweep_resumes_from_cached_runs(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "ring8_nsgan_none_seed2.json").read_text())["config"]["steps"] == 7
     run_all(specs, str(tmp_path), overrides={"steps": 8}, log=lambda m: None)  # other settings: stale cache
     assert calls == [0, 1, 2, 0, 1, 2]
+    # A result made by another version of the lab's training or metrics is trained again too.
+    monkeypatch.setattr(sweep, "LAB_RESULT_VERSION", sweep.LAB_RESULT_VERSION + 1)
+    run_all(specs[:1], str(tmp_path), overrides={"steps": 8}, log=lambda m: None)
+    assert calls == [0, 1, 2, 0, 1, 2, 0]
 
 
 def test_markdown_table_has_a_row_per_configuration_and_the_published_reference():
@@ -94,3 +98,11 @@ def test_markdown_table_has_a_row_per_configuration_and_the_published_reference(
     assert "over 10 seeds" in text
     assert "PacGAN4 24.8 modes, 93.6% high quality, reverse KL 0.04" in text
     assert sweep.PACGAN_TABLE1["ring8"][0] == ("GAN", 6.3, 98.2, 0.45)
+
+
+def test_a_sweep_of_ten_seeds_or_more_still_has_its_table():
+    results = [_result(seed=s) for s in range(12)]
+    summaries = summarize(results)
+    text = render_markdown(summaries, {"grid25": summaries[0]}, {}, 60.0)
+    assert "## grid25" in text and "| nsgan | none | 12 | 25.0 ± 0.0 |" in text
+

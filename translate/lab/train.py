@@ -77,8 +77,9 @@ class LabResult:
             "steps": self.config.steps,
             "seconds": self.seconds,
             "cpu_seconds": self.cpu_seconds,
-            "final_d_loss": self.final_d_loss,
-            "final_g_loss": self.final_g_loss,
+            # JSON has no NaN or Infinity: a diverged run's losses are null.
+            "final_d_loss": self.final_d_loss if math.isfinite(self.final_d_loss) else None,
+            "final_g_loss": self.final_g_loss if math.isfinite(self.final_g_loss) else None,
             "d_spectrum_mean": self.d_spectrum.get("spectrum/mean"),
             "config": asdict(self.config),
         }
@@ -218,7 +219,9 @@ def train_mog(
         samples=samples,
         final_d_loss=d_loss_value,
         final_g_loss=g_loss_value,
-        d_spectrum=SpectralMonitor(discriminator).measure(),
+        # A diverged D (weights no longer finite) has no spectrum to measure.
+        d_spectrum=SpectralMonitor(discriminator).measure()
+        if all(torch.isfinite(p).all() for p in discriminator.parameters()) else {},
         generator=generator,
         discriminator=discriminator,
         snapshots=snapshots,
