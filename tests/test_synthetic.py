@@ -91,6 +91,28 @@ def test_an_interrupted_set_has_no_synth_json_and_is_replaced_next_time(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metadata.jsonl", "synth.json", "test", "train"]
 
 
+def test_a_half_written_set_is_refused_by_path_and_a_complete_one_is_used_by_name(tmp_path, monkeypatch):
+    from translate.data import resolve_dataset
+    from translate.data.synthetic import sets
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sets, "photo2vangogh_pair", fail)
+    with pytest.raises(KeyboardInterrupt):
+        write_synthetic("synth-photo2vangogh", tmp_path / "half", n_train=2, n_test=1, size=32)
+    monkeypatch.undo()
+    with pytest.raises(UsageError, match="writing was interrupted"):
+        resolve_dataset(str(tmp_path / "half"))
+    # A set written with write_synthetic (the Python API) where the command line keeps its sets is used
+    # as it is, not refused for lacking the command line's own marker.
+    root = tmp_path / "datasets"
+    written = write_synthetic("synth-photo2vangogh", root / "synth-photo2vangogh", n_train=2, n_test=1, size=32)
+    before = file_hashes(written)
+    assert resolve_dataset("synth-photo2vangogh", root=root).path == written
+    assert file_hashes(written) == before
+
+
 def test_rewriting_replaces_the_previous_set(tmp_path):
     write_synthetic("synth-photo2vangogh", tmp_path, n_train=3, n_test=1, size=SMALL)
     write_synthetic("synth-photo2vangogh", tmp_path, n_train=1, n_test=1, size=SMALL)

@@ -137,17 +137,28 @@ def _current_format() -> int:
     return int(getattr(_synthetic_module(), "FORMAT_VERSION", 1))
 
 
+#: what write_synthetic (translate.data.synthetic.sets) leaves in a set while it is being written, and
+#: the record it writes at the end
+SYNTHETIC_PARTIAL, SYNTHETIC_RECORD = ".synth-partial", "synth.json"
+
+
+def _synthetic_marker(folder: Path) -> Path:
+    """The file that says a generated set is complete: the generator's own marker, or the record of a
+    set written with write_synthetic directly (the Python API)."""
+    return folder / SYNTHETIC_MARKER if (folder / SYNTHETIC_MARKER).is_file() else folder / SYNTHETIC_RECORD
+
+
 def synthetic_format(folder: Path) -> int:
     """The format version a complete generated set was written in (1: written before versions were kept;
     0: the marker cannot be read, which counts as out of date)."""
     try:
-        return int(json.loads((folder / SYNTHETIC_MARKER).read_text(encoding="utf-8")).get("format_version", 1))
+        return int(json.loads(_synthetic_marker(folder).read_text(encoding="utf-8")).get("format_version", 1))
     except (OSError, ValueError, AttributeError, TypeError):
         return 0
 
 
 def is_complete_synthetic(folder: Path) -> bool:
-    return (folder / SYNTHETIC_MARKER).is_file()
+    return _synthetic_marker(folder).is_file() and not (folder / SYNTHETIC_PARTIAL).exists()
 
 
 def generate_synthetic(name: str, out_dir: str | os.PathLike, options: SyntheticOptions | None = None) -> Path:
@@ -246,6 +257,9 @@ def resolve_dataset(
     root = Path(root)
     direct = Path(text).expanduser()
     if direct.is_dir():
+        if (direct / SYNTHETIC_PARTIAL).exists():
+            raise UsageError(f"{direct} holds a synthetic set whose writing was interrupted (it has {SYNTHETIC_PARTIAL}); "
+                             "write it again (translate-data sample NAME --out DIR) or pass another folder")
         return _describe_folder(direct.name or text, direct, "path")
 
     synth = lookup_synthetic(text)
