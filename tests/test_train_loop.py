@@ -207,3 +207,14 @@ def test_resume_keeps_the_spectral_monitors_running_maxima(tmp_path):
     assert saved == interrupted.state_dict() and saved["running_max"]
     resumed = run(tmp_path / "interrupted", resume=True)
     assert resumed.state_dict() == straight.state_dict()
+
+
+def test_the_benchmark_reads_its_settings_by_the_config_fields_types():
+    from translate.errors import UsageError
+    from translate.train.benchmark import _parse_overrides
+
+    parsed = _parse_overrides("pix2pix", ["dropout=false", "size=128", "netG=unet_128", "lr=2e-4", "lr-d=1"])
+    assert parsed == {"dropout": False, "size": 128, "netG": "unet_128", "lr": 2e-4, "lr_d": 1.0}
+    for bad in ("dropout=no", "size=big", "nothing=1"):
+        with pytest.raises(UsageError):
+            _parse_overrides("pix2pix", [bad])

@@ -1,7 +1,7 @@
 """Training-step speed of a model in several precisions, measured against plain fp32 in the same run.
 
-    python -m translate.train.benchmark cyclegan --size 128 --ngf 32 --ndf 32 --netG resnet_6blocks
-    python -m translate.train.benchmark pix2pix --size 128 --netG unet_128 --precisions fp32,bf16 --json
+    python -m translate.train.benchmark cyclegan size=128 ngf=32 ndf=32 netG=resnet_6blocks
+    python -m translate.train.benchmark pix2pix size=128 netG=unet_128 dropout=false --precisions fp32,bf16 --json
 
 It runs the loop's own `train_step` (G forward, D update, G update, optimizers included) on a fixed
 random batch, without data loading, alternating the precisions round by round so that a busy machine
@@ -83,20 +83,24 @@ def measure(model_name: str, overrides: dict, precisions: list[str], *, steps: i
     }
 
 
-def _parse_overrides(pairs: list[str]) -> dict:
-    out = {}
+def _parse_overrides(model_name: str, pairs: list[str]) -> dict:
+    """KEY=VALUE settings, each VALUE read as a JSON scalar where it is one (true, 128, 2e-4, null) and as
+    text otherwise, then checked against the model's config fields (dropout=false is False, not the
+    truthy text 'false'; dropout=no is refused)."""
+    from translate.models import model_spec
+    from translate.train.config import check_values
+
+    values = {}
     for pair in pairs:
         if "=" not in pair:
             raise UsageError(f"settings are KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        for cast in (int, float):
-            try:
-                value = cast(value)
-                break
-            except ValueError:
-                continue
-        out[key.replace("-", "_")] = value
-    return out
+        key, text = pair.split("=", 1)
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        values[key] = text if isinstance(value, (list, dict)) else value
+    return check_values(model_spec(model_name).config_class, values, "the KEY=VALUE settings")
 
 
 @cli_entry(PROG)
@@ -111,7 +115,7 @@ def main(argv=None) -> int:
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    result = measure(args.model, _parse_overrides(args.settings), args.precisions.split(","), steps=args.steps,
+    result = measure(args.model, _parse_overrides(args.model, args.settings), args.precisions.split(","), steps=args.steps,
                      rounds=args.rounds, warmup=args.warmup, channels_last=args.channels_last)
     if args.json:
         print(json.dumps(result))
