@@ -28,3 +28,16 @@ def test_an_unpaired_test_set_with_more_b_than_a_scores_each_test_image_once(tmp
         truth = torch.stack([s["B_truth"] for s in samples])
         expected = l1_per_image(generator(A), truth).mean().item()
     assert result.model["l1"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_wrong_conditions_of_the_control_always_mean_something_else():
+    from translate.eval.evaluate import wrong_conditions
+
+    labels = ["dawn", "dusk", "night", "noon"] * 25  # like synth-daytime's test split
+    wrong = wrong_conditions(labels, torch.Generator().manual_seed(0))
+    assert all(w != own for w, own in zip(wrong, labels))
+    assert len(set(wrong)) == 4  # every other label is drawn
+    captions = ["at sunset", "as the sun goes down", "at noon"]
+    wrong = wrong_conditions(captions, torch.Generator().manual_seed(0), meanings=["dusk", "dusk", "noon"])
+    assert wrong == ["at noon", "at noon", wrong[2]] and wrong[2] in captions[:2]
+    assert wrong_conditions(["dusk", "dusk"], torch.Generator().manual_seed(0)) is None

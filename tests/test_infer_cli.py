@@ -46,6 +46,9 @@ def test_conditioned_model_takes_condition_and_refuses_unknown_labels(tmp_path, 
     assert infer_main(["--model", str(model), "--input", str(image), "--output", str(tmp_path / "x"),
                        "--condition", "noon"]) == 2
     assert "unknown label 'noon'" in capsys.readouterr().err
+    assert infer_main(["--model", str(model), "--input", str(image), "--output", str(tmp_path / "y"),
+                       "--condition", "  "]) == 2  # an empty condition is none
+    assert "is conditioned; pass --condition" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("tile,overlap,needle", [("huge", "8", "tile must be"), ("64", "-1", "--overlap")])

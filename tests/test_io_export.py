@@ -109,6 +109,22 @@ def test_conditioned_run_without_its_dataset_says_what_is_missing(labelled_run, 
     assert not (tmp_path / "out" / "G.safetensors").exists()
 
 
+def test_a_run_whose_dataset_now_names_its_labels_otherwise_is_not_relabelled(labelled_run, tmp_path):
+    # Rebuilt from the metadata as it is now, "dawn" would take index 0, which meant "day" in training.
+    copy = tmp_path / "relabelled"
+    shutil.copytree(labelled_run, copy)
+    (copy / "G.safetensors").unlink()
+    metadata = labelled_run.parent.parent / "data_labelled" / "metadata.jsonl"
+    original = metadata.read_text()
+    metadata.write_text(original.replace('"day"', '"dawn"'))
+    try:
+        with pytest.raises(UsageError, match=r"other conditions .*\['day', 'night'\] then, \['dawn', 'night'\] now"):
+            export_run(copy, tmp_path / "out")
+    finally:
+        metadata.write_text(original)
+    assert not (tmp_path / "out").exists()
+
+
 def test_card_reads_as_words(run_dir):
     lines = describe(read_metadata(run_dir / "G.safetensors"))
     text = "\n".join(lines)

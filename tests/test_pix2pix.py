@@ -248,3 +248,47 @@ def test_a_label_conditioned_model_learns_to_use_its_label(tmp_path, capsys):
     assert right["l1"] < 0.7 * shuffled["l1"] and right["psnr"] > shuffled["psnr"] + 2.0
     assert right["l1"] < result["baselines"]["identity"]["l1"] and right["l1"] < result["baselines"]["mean_target"]["l1"]
     assert d["matched_logit"] > d["mismatched_logit"] and d["matched_higher"] > 0.5
+
+
+# ---- conditions the data gives in other forms ---------------------------------------------------------
+
+def _conditioned_set(root: Path, rows: list[dict]) -> "object":
+    from tests._data_helpers import make_aligned
+    from translate.data import TransformConfig, open_dataset
+
+    make_aligned(root, {"train": len(rows)})
+    with open(root / "metadata.jsonl", "w") as handle:
+        for i, row in enumerate(rows):
+            handle.write(json.dumps({"file_name": f"train/{i:03d}.png", **row}) + "\n")
+    return open_dataset(root, "train", transform=TransformConfig(size=32))
+
+
+def test_integer_labels_are_named_by_their_numbers(tmp_path):
+    from translate.models.pix2pix import condition_spec_for
+
+    dataset = _conditioned_set(tmp_path, [{"label": 2}, {"label": 0}, {"label": 1}])
+    spec = condition_spec_for(tiny_config(condition="label"), dataset)
+    assert spec.label_names == ["0", "1", "2"] and spec.encoder["num_labels"] == 3
+
+
+def test_a_single_label_or_caption_leaves_no_wrong_condition_for_d(tmp_path):
+    from translate.errors import UsageError
+    from translate.models.pix2pix import condition_spec_for
+
+    one_label = _conditioned_set(tmp_path / "l", [{"label": "only"}, {"label": "only"}])
+    with pytest.raises(UsageError, match="--no-mismatch"):
+        condition_spec_for(tiny_config(condition="label"), one_label)
+    assert condition_spec_for(tiny_config(condition="label", mismatch=False), one_label).label_names == ["only"]
+    same_words = _conditioned_set(tmp_path / "t", [{"text": "A dusk scene."}, {"text": "a dusk scene"}])
+    with pytest.raises(UsageError, match="--no-mismatch"):
+        condition_spec_for(tiny_config(condition="text"), same_words)
+
+
+def test_a_wrong_caption_differs_in_its_words_not_only_its_spelling():
+    captions = ["A dusk scene.", "a dusk scene", "a DUSK scene!", "night over the hills"]
+    spec = ConditionSpec("text", vocabulary=["<pad>", "<unk>", "a", "dusk", "scene", "night", "over", "the", "hills"],
+                         encoder={"vocab_size": 9, "dim": 4})
+    model = Pix2Pix(tiny_config(), spec, captions=captions)
+    torch.manual_seed(0)
+    wrong = model.mismatched_condition({"text": ["a dusk scene"] * 200})
+    assert set(wrong) == {"night over the hills"}

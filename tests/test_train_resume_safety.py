@@ -248,3 +248,16 @@ def test_images_too_small_for_the_discriminator_are_refused_before_the_run_folde
     error = one_line_error(capsys)
     assert "at least 64x64" in error and "--size 64" in error
     assert not (tmp_path / "ck").exists()
+
+
+def test_a_resume_whose_dataset_now_names_its_labels_otherwise_is_refused(tmp_path, capsys):
+    from _app_helpers import train_tiny_run
+
+    run = train_tiny_run(tmp_path, labels=["day", "night"], name="labelled")
+    metadata = tmp_path / "data_labelled" / "metadata.jsonl"
+    metadata.write_text(metadata.read_text().replace('"day"', '"dawn"'))
+    before = files(run)
+    capsys.readouterr()
+    assert cli("pix2pix", "--checkpoints", run.parent, "--name", "labelled", "--resume", "--max-steps", 3) == 2
+    assert "trained with other conditions" in one_line_error(capsys)
+    assert files(run) == before

@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     precision = resolve_precision(args.amp, device)
     path = pick_generator(args.model, args.direction)
     generator = load_generator(path, device)
-    if generator.conditioned and args.condition is None:
+    if generator.conditioned and (args.condition is None or not args.condition.strip()):
         raise UsageError(f"{path.name} is conditioned; pass --condition ({generator.condition_hint()})")
     jobs = _usable(jobs, args.size, MAX_IMAGE_PIXELS, args.skip_bad_images)
     try:

@@ -189,9 +189,11 @@ def train(args) -> int:
         if dist.is_main:
             resolved_cfg = config_to_dict(cfg)
             atomic_write_json(resolved_cfg, run_dir / "config.json")
-            atomic_write_json({"model": args.model, "dataset": resolved.describe(), "precision": precision.name,
-                               "device": str(device), "world_size": dist.world_size, "torch": torch.__version__},
-                              run_dir / "run.json")
+            run_info = {"model": args.model, "dataset": resolved.describe(), "precision": precision.name,
+                        "device": str(device), "world_size": dist.world_size, "torch": torch.__version__}
+            if model.condition_record() is not None:
+                run_info["condition"] = model.condition_record()  # what label and word ids mean
+            atomic_write_json(run_info, run_dir / "run.json")
             log(f"{args.model} on {resolved.name} ({len(train_set)} training samples, {source} -> {target}); "
                 f"{precision.name} on {device}{f' x{dist.world_size} processes' if dist.enabled else ''}; run folder {run_dir}")
         monitors = _spectral_monitors(model)
@@ -238,11 +240,19 @@ def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train
     import math
     from dataclasses import fields
 
+    import json
+
     from translate.data.datasets import EpochSampler
+    from translate.models.base import check_same_conditions
     from translate.train.checkpoint import StateMismatch, load_resume_state
     from translate.train.config import RUN_CONTROLS
     from translate.train.loop import STATE_FILE, make_optimizations, total_steps_for
 
+    try:
+        recorded = json.loads((run_dir / "run.json").read_text()).get("condition")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    check_same_conditions(model, recorded, run_dir)
     d_opt, g_opt = make_optimizations(model, cfg, precision, 1)  # throwaway: fit() makes its own
     try:
         # Into the model itself: fit() loads the same state again.

@@ -46,6 +46,14 @@ def target_key(dataset) -> str:
     raise UsageError("this split has neither paired targets nor ground truth (testA_truth/); nothing to score against")
 
 
+def _meanings(generator, dataset) -> list | None:
+    """What a caption means, where the data says: its image's label (a caption of the same time of day
+    in other words is not a wrong condition)."""
+    if generator.condition.kind == "text" and getattr(dataset, "has_labels", False):
+        return [entry.condition.label for entry in dataset.entries]
+    return None
+
+
 def conditions_of(generator, dataset) -> list | None:
     """Each sample's condition, in dataset order, in the form the generator takes."""
     kind = generator.condition.kind
@@ -74,12 +82,21 @@ def each_image_once(dataset):
     return Subset(dataset, range(len(dataset.entries)))
 
 
-def derangement(n: int, generator: torch.Generator) -> list[int]:
-    """A random permutation without fixed points (nobody keeps their own slot), for n >= 2."""
-    perm = torch.randperm(n, generator=generator)
-    order = torch.empty(n, dtype=torch.long)
-    order[perm] = torch.roll(perm, 1)
-    return order.tolist()
+def wrong_conditions(conditions: list, generator: torch.Generator, meanings: list | None = None) -> list | None:
+    """For every sample, the condition of a sample whose meaning differs from its own (`meanings`: e.g.
+    the labels behind captions; by default the label itself, or a caption's words), drawn uniformly
+    among those; None when all mean the same. (Shuffling the images' slots would not do: images that
+    share a label swap it among themselves and keep the right one.)"""
+    from translate.nets.conditions import tokenize
+
+    keys = meanings if meanings is not None else [tuple(tokenize(c)) if isinstance(c, str) else c for c in conditions]
+    wrong = []
+    for own in keys:
+        others = [j for j, key in enumerate(keys) if key != own]
+        if not others:
+            return None
+        wrong.append(conditions[others[int(torch.randint(len(others), (), generator=generator))]])
+    return wrong
 
 
 @torch.no_grad()
@@ -92,10 +109,8 @@ def evaluate(generator, dataset, *, reverse=None, batch_size: int = 8, device="c
     autocast = autocast or contextlib.nullcontext
     model_m, identity_m, cycle_m, shuffled_m = MetricMeans(), MetricMeans(), MetricMeans(), MetricMeans()
     conditions = conditions_of(generator, dataset)
-    wrong = None
-    if conditions is not None and len(conditions) >= 2:
-        order = derangement(len(conditions), torch.Generator().manual_seed(seed))
-        wrong = [conditions[i] for i in order]
+    wrong = None if conditions is None else wrong_conditions(conditions, torch.Generator().manual_seed(seed),
+                                                             _meanings(generator, dataset))
     loader = DataLoader(each_image_once(dataset), batch_size=batch_size, shuffle=False, num_workers=0)
     targets_sum, count = None, 0
     for batch in loader:
@@ -169,10 +184,10 @@ def discriminator_matching(model, dataset, *, batch_size: int = 8, device="cpu",
     pair and its condition, not only realism."""
     model = model.to(device)
     conditions = conditions_of(model.G, dataset)
-    if conditions is None or len(conditions) < 2:
-        raise UsageError("discriminator matching needs a conditioned model and at least 2 images")
-    order = derangement(len(conditions), torch.Generator().manual_seed(seed))
-    wrong = [conditions[i] for i in order]
+    wrong = None if conditions is None else wrong_conditions(conditions, torch.Generator().manual_seed(seed),
+                                                             _meanings(model.G, dataset))
+    if wrong is None:
+        raise UsageError("discriminator matching needs a conditioned model and images of at least 2 conditions")
     loader = DataLoader(each_image_once(dataset), batch_size=batch_size, shuffle=False, num_workers=0)
     matched, mismatched, start = [], [], 0
 

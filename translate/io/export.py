@@ -155,6 +155,9 @@ def generators_from_state(run_dir: str | os.PathLike) -> dict[str, TranslationGe
     dataset = _training_set(run_dir, cfg, run_info, spec) if _conditioned_state(state["model"]) else _WithoutConditions()
     torch.manual_seed(cfg.seed)
     model = spec.build(cfg, dataset)
+    from translate.models.base import check_same_conditions
+
+    check_same_conditions(model, run_info.get("condition"), run_dir)
     try:
         model.load_state_dict(state["model"], strict=True)
     except RuntimeError as e:

@@ -134,6 +134,12 @@ class TranslationModel(nn.Module):
     def d_parameters(self) -> list[nn.Parameter]:
         return [p for m in self.d_modules() for p in m.parameters()]
 
+    def condition_record(self) -> dict | None:
+        """What the model's condition means (label names, caption vocabulary), or None without one.
+        Training records it in run.json; rebuilt from the data on resume or export it must be the same
+        (`check_same_conditions`), or the weights would be read with other meanings."""
+        return None
+
     def generate(self, batch: dict) -> dict:
         raise NotImplementedError
 
@@ -222,3 +228,22 @@ class TwoWayModel(TranslationModel):
         # cycle) and, with an identity term, real B; inference gives it real A.
         self.G_A(batch["A"])
         self.G_B(batch["B"])
+
+
+def check_same_conditions(model: TranslationModel, recorded: dict | None, run_dir) -> None:
+    """UsageError when the conditions `model` was rebuilt with (from the dataset as it is now) differ
+    from those the run was trained with (`recorded`, from its run.json; None for runs that predate it):
+    label indices or word ids would silently mean other things."""
+    from translate.errors import UsageError
+
+    now = model.condition_record()
+    if recorded is None or now is None or now == recorded:
+        return
+    if now.get("kind") == recorded.get("kind") == "label":
+        what = f"labels {recorded.get('label_names')} then, {now.get('label_names')} now"
+    else:
+        what = (f"a {recorded.get('kind')} condition with {len(recorded.get('vocabulary') or [])} words then, "
+                f"a {now.get('kind')} condition with {len(now.get('vocabulary') or [])} words now")
+    raise UsageError(f"{run_dir} was trained with other conditions than its dataset's metadata gives now ({what}); "
+                     "put the metadata back as it was in training")
+

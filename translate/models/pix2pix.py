@@ -49,6 +49,15 @@ class Pix2PixConfig(TrainConfig):
     epochs_decay: int = option(100, "epochs of linear decay to zero after those")
 
 
+def _check_mismatch_has_negatives(cfg: Pix2PixConfig, distinct: set, what: str) -> None:
+    """A matching-aware D needs a wrong condition for every pair: at least two different ones."""
+    from translate.errors import UsageError
+
+    if cfg.mismatch and len(distinct) < 2:
+        raise UsageError(f"the training data has a single {what}, so there is no wrong condition to show D as a "
+                         "negative; give at least two, or pass --no-mismatch")
+
+
 def condition_spec_for(cfg: Pix2PixConfig, dataset) -> ConditionSpec:
     """Which condition the model uses, given the config and what the dataset provides."""
     from translate.errors import UsageError
@@ -63,12 +72,20 @@ def condition_spec_for(cfg: Pix2PixConfig, dataset) -> ConditionSpec:
         if not has_labels:
             raise UsageError("--condition label needs a 'label' for every training image in the dataset's metadata.jsonl/.csv "
                              "(its file_name values are paths relative to the dataset folder, e.g. train/0001.png)")
-        names = [str(n) for n in dataset.label_names]
+        _check_mismatch_has_negatives(cfg, {e.condition.label for e in dataset.entries}, "label")
+        # Integer labels (used as given) have no names: their names are the numbers, 0 .. num_labels - 1.
+        names = ([str(n) for n in dataset.label_names] if dataset.label_names
+                 else [str(i) for i in range(dataset.num_labels)])
         return ConditionSpec("label", label_names=names, encoder={"num_labels": len(names), "dim": cfg.condition_dim})
     if kind == "text":
         if not has_texts:
             raise UsageError("--condition text needs a 'text' for every training image in the dataset's metadata.jsonl/.csv "
                              "(its file_name values are paths relative to the dataset folder, e.g. train/0001.png)")
+        from translate.nets.conditions import tokenize
+
+        meanings = ({e.condition.label for e in dataset.entries} if has_labels
+                    else {tuple(tokenize(text)) for text in dataset.texts})
+        _check_mismatch_has_negatives(cfg, meanings, "caption" if not has_labels else "label among the captions")
         vocabulary = Vocabulary.build(dataset.texts)
         return ConditionSpec(
             "text",
@@ -109,6 +126,9 @@ class Pix2Pix(TranslationModel):
     def conditioned(self) -> bool:
         return self.G.conditioned
 
+    def condition_record(self) -> dict | None:
+        return self.G.condition.to_dict() if self.conditioned else None
+
     def _condition_of(self, batch):
         """The batch's condition in the form TranslationGenerator.encode_condition takes."""
         kind = self.G.condition.kind
@@ -133,17 +153,32 @@ class Pix2Pix(TranslationModel):
             k = self.D_condition.num_labels
             offset = torch.randint(1, k, batch["label"].shape, device=batch["label"].device)
             return (batch["label"] + offset) % k
+        from translate.errors import UsageError
+        from translate.nets.conditions import tokenize
+
         texts = list(batch["text"])
         labels = batch.get("label")
+        by_label = labels is not None and bool(self._caption_labels)
+
+        def differs(j: int, i: int) -> bool:  # another label, or without labels other words
+            if by_label:
+                return self._caption_labels[j] != int(labels[i])
+            return tokenize(self._captions[j]) != tokenize(texts[i])
+
         wrong = []
-        for i, text in enumerate(texts):
-            for _ in range(64):
+        for i in range(len(texts)):
+            for _ in range(64):  # uniform among the captions that differ, by rejection ...
                 j = int(torch.randint(len(self._captions), ()))
-                other, other_label = self._captions[j], (self._caption_labels[j] if self._caption_labels else None)
-                differs = other_label != int(labels[i]) if (labels is not None and other_label is not None) else other != text
-                if differs:
+                if differs(j, i):
                     break
-            wrong.append(other)
+            else:  # ... and where nearly all are the same, the first that differs from a random start
+                start = int(torch.randint(len(self._captions), ()))
+                order = [(start + k) % len(self._captions) for k in range(len(self._captions))]
+                j = next((k for k in order if differs(k, i)), None)
+                if j is None:
+                    raise UsageError(f"no caption differs from {texts[i]!r} to show D as a wrong condition; "
+                                     "pass --no-mismatch")
+            wrong.append(self._captions[j])
         return wrong
 
     # ---- the losses ------------------------------------------------------------------------------
