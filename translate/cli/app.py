@@ -13,14 +13,14 @@ import socket
 import sys
 from pathlib import Path
 
-from translate.cli.common import cli_entry, info
+from translate.cli.common import OneLineParser, cli_entry, info
 from translate.errors import UsageError
 
 PROG = "translate-app"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Serve exported generators in a Gradio app (local only "
+    p = OneLineParser(prog=PROG, description="Serve exported generators in a Gradio app (local only "
                                                        "unless told otherwise).")
     p.add_argument("--models", default="checkpoints", help="folder of exported models (default: checkpoints)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import functools
 import sys
 
 from translate.errors import UsageError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a mistyped flag or value is a UsageError like every other bad input: one line (with
+    a pointer to --help instead of the whole usage text) and exit code 2."""
+
+    def error(self, message: str):  # argparse's hook
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def fail(prog: str, message: str, code: int = 2) -> int:

@@ -18,17 +18,10 @@ import json
 import sys
 from pathlib import Path
 
-from translate.cli.common import describe_os_error
+from translate.cli.common import OneLineParser, describe_os_error
 from translate.errors import UsageError
 
 PROG = "translate-data"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but errors are one-line UsageErrors (exit code 2) like every other bad input."""
-
-    def error(self, message: str):  # noqa: D102 - argparse's hook
-        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def _emit(args: argparse.Namespace, payload: dict, lines: list[str]) -> None:
@@ -245,7 +238,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="List, download, generate and inspect datasets.")
+    parser = OneLineParser(prog=PROG, description="List, download, generate and inspect datasets.")
     commands = parser.add_subparsers(dest="command", metavar="{list,download,download-model,sample,info,bench}")
     commands.required = True
 

@@ -12,14 +12,14 @@ import json
 import sys
 from pathlib import Path
 
-from translate.cli.common import cli_entry, info
+from translate.cli.common import OneLineParser, cli_entry, info
 from translate.errors import UsageError
 
 PROG = "translate-eval"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Score a generator against ground truth.")
+    p = OneLineParser(prog=PROG, description="Score a generator against ground truth.")
     p.add_argument("--model", required=True, help="exported .safetensors file or run folder")
     p.add_argument("--data", required=True, help="dataset: registry name, synth-* set or folder")
     p.add_argument("--split", default="test", help="split to score (default: test)")

@@ -18,20 +18,15 @@ import argparse
 import json
 import sys
 
-from translate.cli.common import cli_entry, info
+from translate.cli.common import OneLineParser, cli_entry, info
 from translate.errors import UsageError
 
 PROG = "translate-export"
 REFERENCE_NETS = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse's hook: one line, exit code 2, like every other bad input
-        raise UsageError(f"{message} (see {self.prog} --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Export a run's generators (safetensors, ONNX), or import a reference "
+    p = OneLineParser(prog=PROG, description="Export a run's generators (safetensors, ONNX), or import a reference "
                                        "implementation .pth generator.")
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a run folder, e.g. checkpoints/RUN")
     p.add_argument("--out", required=True, help="output folder (a run) or .safetensors file (--from-reference)")

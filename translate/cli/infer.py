@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from translate.cli.common import cli_entry, info
+from translate.cli.common import OneLineParser, cli_entry, info
 from translate.errors import UsageError
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ PROG = "translate-infer"
 def build_parser() -> argparse.ArgumentParser:
     from translate.infer import AUTO_TILE_PIXELS, DEFAULT_OVERLAP, DEFAULT_TILE
 
-    p = argparse.ArgumentParser(prog=PROG, description="Translate images with a trained or imported generator.")
+    p = OneLineParser(prog=PROG, description="Translate images with a trained or imported generator.")
     p.add_argument("--model", required=True, help="exported .safetensors file or run folder")
     p.add_argument("--input", required=True,
                    help="an image, or a folder of images (hidden files and __MACOSX/ left out)")

@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from translate.cli.common import cli_entry, domain_names, info
+from translate.cli.common import OneLineParser, cli_entry, domain_names, info
 from translate.errors import UsageError
 
 PROG = "translate-train"
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     from translate.models import MODEL_NAMES, available_models
     from translate.train.config import add_config_arguments
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Train an image-to-image translation model. Example: translate-train cyclegan --data synth-photo2vangogh",
     )
