@@ -88,7 +88,7 @@ def main(argv=None) -> int:
 def _print_table(result: dict) -> None:
     rows = [("model", result["model"])] + [(f"baseline: {k.replace('_', ' ')}", v) for k, v in result["baselines"].items()]
     if "shuffled_condition" in result:
-        rows.append(("model, shuffled conditions", result["shuffled_condition"]))
+        rows.append(("model, wrong conditions", result["shuffled_condition"]))  # (the key predates the name)
     if "cycle" in result:
         rows.append(("cycle reconstruction vs input", result["cycle"]))
     if "discriminator" in result:

@@ -5,7 +5,8 @@ unpaired sets, `testA_truth/`). Every score comes with baselines a model must be
 
 - identity: the output is the input unchanged;
 - mean target: the output is the mean of all targets of the split (the best constant guess in L2);
-- for conditioned models, the same model given shuffled conditions (it must do worse);
+- for conditioned models, the same model given a wrong condition for every image, one that means something
+  else (`shuffled_condition` in the JSON; it must do worse);
 - for two-way models, the cycle reconstruction G_B(G_A(x)) against x.
 """
 
