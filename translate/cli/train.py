@@ -175,8 +175,7 @@ def train(args) -> int:
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         model = spec.build(cfg, train_set)
-        _check_discriminator_sizes(model, tuple(sample_batch["A"].shape[-2:]) if cfg.preprocess == "none"
-                                   else tuple(train_set[0]["A"].shape[-2:]))
+        _check_discriminator_sizes(model, tuple(train_set[0]["A"].shape[-2:]))
         if dist.enabled and cfg.norm == "batch":
             model = ddp.convert_batch_norm(model, device.type)
         if state is not None:
