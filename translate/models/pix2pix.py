@@ -116,6 +116,9 @@ class Pix2Pix(TranslationModel):
         self.setup_adversary(cfg)
         # Captions to draw mismatched conditions from, with their labels when the dataset has both.
         self._captions = list(captions or [])
+        from translate.nets.conditions import tokenize
+
+        self._caption_words = [tokenize(c) for c in self._captions]  # what a caption says, for the sampler
         self._caption_labels = list(caption_labels or [])
 
     def d_modules(self):
@@ -159,11 +162,12 @@ class Pix2Pix(TranslationModel):
         texts = list(batch["text"])
         labels = batch.get("label")
         by_label = labels is not None and bool(self._caption_labels)
+        words = None if by_label else [tokenize(text) for text in texts]
 
         def differs(j: int, i: int) -> bool:  # another label, or without labels other words
             if by_label:
                 return self._caption_labels[j] != int(labels[i])
-            return tokenize(self._captions[j]) != tokenize(texts[i])
+            return self._caption_words[j] != words[i]
 
         wrong = []
         for i in range(len(texts)):
