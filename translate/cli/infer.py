@@ -127,20 +127,16 @@ def main(argv=None) -> int:
 def _usable(jobs: list[Job], size: int | None, max_pixels: int, skip_bad: bool) -> list[Job]:
     """The jobs whose input can be translated, each input decoded once before anything is written, so
     that a bad file found half-way does not leave a half-written output folder. A bad file is a
-    UsageError, or with `skip_bad` is left out with a warning; a --size that makes an image larger
-    than `max_pixels` is always refused (the resize alone could exhaust memory)."""
-    import warnings
-    from concurrent.futures import ThreadPoolExecutor
-
-    from PIL import Image
-
+    UsageError, or with `skip_bad` is left out with a warning (as translate-train's); a --size that
+    makes an image larger than `max_pixels` is always refused (the resize alone could exhaust memory)."""
+    from translate.data.checks import BadImage, decode_each, report_bad_images
     from translate.data.images import ImageReadError, load_rgb
 
-    def check(job: Job) -> ImageReadError | None:
+    def check(job: Job) -> BadImage | None:
         try:
             height, width = load_rgb(job.source).shape[:2]
         except ImageReadError as error:
-            return error
+            return BadImage(str(job.source), error.why)
         if size is not None:
             width, height = _shorter_side_to(width, height, size)
             if width * height > max_pixels:
@@ -148,22 +144,11 @@ def _usable(jobs: list[Job], size: int | None, max_pixels: int, skip_bad: bool) 
                                  f"{max_pixels:,}; pass a smaller --size")
         return None
 
-    # load_rgb refuses oversized images itself; PIL's own warning about them would only repeat it.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with ThreadPoolExecutor(max_workers=2) as pool:  # decoding releases the GIL
-            errors = list(pool.map(check, jobs))
-    bad = [e for e in errors if e is not None]
-    if not bad:
-        return jobs
-    if not skip_bad:
-        more = f" ({len(bad)} bad files in all)" if len(bad) > 1 else ""
-        raise UsageError(f"{bad[0]}{more}; or pass --skip-bad-images to leave such files out")
-    if len(bad) == len(jobs):
-        raise UsageError(f"no readable image is left without the {len(bad)} bad file(s) (first: {bad[0]})")
-    info(f"warning: skipped {len(bad)} bad image file(s): "
-         + "; ".join(f"{e.path} ({e.why.split(';')[0]})" for e in bad))
-    return [job for job, error in zip(jobs, errors) if error is None]
+    found = decode_each(check, jobs)
+    bad = [b for b in found if b is not None]
+    if bad:
+        report_bad_images(bad, skip_bad=skip_bad, nothing_left=len(bad) == len(jobs), what="the inputs", log=info)
+    return [job for job, b in zip(jobs, found) if b is None]
 
 
 def _shorter_side_to(width: int, height: int, size: int) -> tuple[int, int]:

@@ -236,16 +236,14 @@ def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train
     """Refuse, before config.json is rewritten, a resume that fit() could not carry out: settings that
     change what state.pt holds (found by a trial load, so no list of such settings is kept) or a run
     length it has already passed. A refused resume leaves the run as it was, resumable."""
-    import math
+    import json
     from dataclasses import fields
 
-    import json
-
-    from translate.data.datasets import EpochSampler
     from translate.models.base import check_same_conditions
     from translate.train.checkpoint import StateMismatch, load_resume_state
     from translate.train.config import RUN_CONTROLS
-    from translate.train.loop import STATE_FILE, make_optimizations, total_steps_for
+    from translate.train.loop import (STATE_FILE, batches_per_epoch, epoch_sampler, make_optimizations,
+                                      total_steps_for)
 
     try:
         recorded = json.loads((run_dir / "run.json").read_text()).get("condition")
@@ -269,9 +267,8 @@ def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train
                          f"fit these settings ({e.detail}); resume without changing them, or start a new run with "
                          "another --name") from None
     # The run's length as fit() counts it.
-    per_epoch = math.ceil(EpochSampler(train_size, seed=cfg.seed, rank=dist.rank,
-                                       world_size=dist.world_size).samples_per_rank / cfg.batch_size)
-    step, total = int(state["step"]), total_steps_for(cfg, per_epoch)
+    total = total_steps_for(cfg, batches_per_epoch(cfg, epoch_sampler(cfg, train_size, dist)))
+    step = int(state["step"])
     if step > total:
         raise UsageError(f"cannot resume {run_dir} for {total} steps: it is already at step {step}; give a "
                          f"--max-steps above {step} to train on (translate-export exports it as it is)")

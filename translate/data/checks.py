@@ -51,12 +51,31 @@ def find_bad_images(dataset, *, threads: int = 2) -> list[BadImage]:
             return BadImage(path, error.why)
         return None
 
+    return [bad for bad in decode_each(check, sorted(refs), threads) if bad is not None]
+
+
+def decode_each(function, items: list, threads: int = 2) -> list:
+    """`function` over `items` on `threads` threads (image decoding releases the GIL), in order."""
     # load_rgb refuses oversized images itself; PIL's own warning about them would only repeat it.
     # (The filter is set once here, not per thread: catch_warnings is not thread-safe.)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            return [bad for bad in pool.map(check, sorted(refs)) if bad is not None]
+            return list(pool.map(function, items))
+
+
+def report_bad_images(bad: list[BadImage], *, skip_bad: bool, nothing_left: bool, what: str, log=None) -> None:
+    """Without `skip_bad`, a UsageError naming the first bad file; with it, a UsageError when nothing
+    usable is left, else one warning (to `log`) listing them all."""
+    if not skip_bad:
+        more = f" ({len(bad)} bad files in all)" if len(bad) > 1 else ""
+        raise UsageError(f"{bad[0].message}{more}; or pass --skip-bad-images to leave such files out")
+    if nothing_left:
+        raise UsageError(f"no usable sample is left in {what} without its {len(bad)} bad image file(s) "
+                         f"(first: {bad[0].message})")
+    if log is not None:
+        log(f"warning: skipped {len(bad)} bad image file(s) of {what}: "
+            + "; ".join(f"{b.path} ({b.why.split(';')[0]})" for b in bad))
 
 
 def check_dataset(dataset, *, skip_bad: bool = False, what: str = "the dataset", log=None, threads: int = 2):
@@ -70,9 +89,6 @@ def check_dataset(dataset, *, skip_bad: bool = False, what: str = "the dataset",
         log(f"checked the images of {what} in {seconds:.1f} s")
     if not bad:
         return bad
-    if not skip_bad:
-        more = f" ({len(bad)} bad files in all)" if len(bad) > 1 else ""
-        raise UsageError(f"{bad[0].message}{more}; or pass --skip-bad-images to leave such files out")
     bad_paths = {b.path for b in bad}
 
     def usable(ref) -> bool:
@@ -80,15 +96,11 @@ def check_dataset(dataset, *, skip_bad: bool = False, what: str = "the dataset",
 
     entries = [e for e in dataset.entries if usable(e.a) and usable(e.b) and usable(e.b_truth)]
     pool = None if dataset.b_pool is None else [ref for ref in dataset.b_pool if usable(ref)]
-    if not entries or (pool is not None and not pool):
-        raise UsageError(f"no usable sample is left in {what} without its {len(bad)} bad image file(s) "
-                         f"(first: {bad[0].message})")
+    report_bad_images(bad, skip_bad=skip_bad, nothing_left=not entries or (pool is not None and not pool),
+                      what=what, log=log)
     dataset.entries[:] = entries
     if pool is not None:
         dataset.b_pool[:] = pool
-    if log is not None:
-        log(f"warning: skipped {len(bad)} bad image file(s) of {what}: "
-            + "; ".join(f"{b.path} ({b.why.split(';')[0]})" for b in bad))
     return bad
 
 

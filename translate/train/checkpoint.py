@@ -147,8 +147,8 @@ def _optimizer_mismatch(name: str, saved: dict, optimizer: torch.optim.Optimizer
     groups, saved_groups = optimizer.param_groups, saved["param_groups"]
     if [len(g["params"]) for g in saved_groups] != [len(g["params"]) for g in groups]:
         return f"{name.upper()}'s optimizer: saved for another set of parameters"
-    # Loading keeps the saved groups' hyperparameters. Another kind of optimizer (Adam, RMSprop) has
-    # names the saved ones lack and the other way round; another torch version only adds names on one side.
+    # Another kind of optimizer (Adam, RMSprop) has hyperparameter names the saved ones lack and the other
+    # way round; another torch version only adds names on one side.
     for saved_group, group in zip(saved_groups, groups):
         if (ours := set(group) - set(saved_group)) and (theirs := set(saved_group) - set(group)):
             return (f"{name.upper()}'s optimizer: saved with {', '.join(sorted(theirs))}, another kind than this one "

@@ -152,10 +152,8 @@ def add_config_arguments(parser, config_class) -> None:
 
 
 def _scalar_type(kind):
-    for t in (int, float, str):
-        if kind is t or kind == (t | None):
-            return t
-    return str
+    base = _base_type(kind)
+    return base if base in (int, float, str) else str
 
 
 def given_values(namespace, config_class) -> dict:

@@ -201,6 +201,16 @@ def make_optimizations(model: TranslationModel, cfg: TrainConfig, precision: Pre
     return d_opt, g_opt
 
 
+def epoch_sampler(cfg: TrainConfig, dataset_size: int, dist: ddp.DistributedContext) -> EpochSampler:
+    """This rank's sampler. One process with batch b*W sees at each step the union of what W processes
+    with batch b see (rank r takes elements r, r + W, ...), so runs agree across process counts."""
+    return EpochSampler(dataset_size, seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
+
+
+def batches_per_epoch(cfg: TrainConfig, sampler: EpochSampler) -> int:
+    return math.ceil(sampler.samples_per_rank / cfg.batch_size)
+
+
 def total_steps_for(cfg: TrainConfig, batches_per_epoch: int) -> int:
     if cfg.max_steps is not None:
         return cfg.max_steps
@@ -231,10 +241,8 @@ def fit(
         model.to(memory_format=torch.channels_last)
     ddp.broadcast_module(model)
 
-    # One process with batch b*W sees at each step the union of what W processes with batch b see
-    # (rank r takes elements r, r + W, ...), so runs agree across process counts.
-    sampler = EpochSampler(len(train_set), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
-    per_epoch = math.ceil(sampler.samples_per_rank / cfg.batch_size)
+    sampler = epoch_sampler(cfg, len(train_set), dist)
+    per_epoch = batches_per_epoch(cfg, sampler)
     total_steps = total_steps_for(cfg, per_epoch)
     model.set_run_length(total_steps)
     d_opt, g_opt = make_optimizations(model, cfg, precision, total_steps)
