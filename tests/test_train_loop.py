@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn as nn
 
 from tests.toy_training import ToyModel, ToyPairs, flat_parameters
 from translate.train.config import TrainConfig
@@ -115,6 +116,19 @@ def test_overflowing_scaled_gradients_skip_the_step_and_lower_the_scale():
     assert not all(torch.equal(a, b) for a, b in zip(before, layer.parameters()))
 
 
+def test_fp16_steps_skipped_for_an_overflowing_penalty_log_no_nan(tmp_path, monkeypatch):
+    # A scale of 2**100 makes the scaled critic's input-gradients overflow in fp16, so the penalty is
+    # inf and the first D steps are skipped, as fp16's first steps are in real runs.
+    monkeypatch.setattr(Precision, "make_scaler",
+                        lambda self: torch.amp.GradScaler("cpu", init_scale=2.0**100, enabled=self.loss_scaling))
+    precision = Precision(torch.device("cpu"), torch.float16, loss_scaling=True)
+    run_toy(tmp_path, objective="wgan-gp", precision=precision, max_steps=4, log_every=1)
+    lines = read_metrics(tmp_path)
+    assert lines[0]["amp_skipped_D"] == 1.0
+    assert all(value is not None for line in lines for value in line.values()), lines
+    assert "loss_D" not in lines[0] and "D_real" in lines[0]
+
+
 def test_amp_auto_picks_bf16_only_on_cpus_with_native_bf16(monkeypatch):
     import translate.train.precision as p
 
@@ -123,6 +137,68 @@ def test_amp_auto_picks_bf16_only_on_cpus_with_native_bf16(monkeypatch):
     monkeypatch.setattr(p, "cpu_has_native_bf16", lambda: False)
     assert p.resolve_precision("auto", torch.device("cpu")).name == "fp32"
     assert p.resolve_precision("fp16", torch.device("cpu")).loss_scaling
+
+
+def test_amp_auto_on_cuda_takes_bf16_only_where_the_gpu_has_it_natively(monkeypatch):
+    import translate.train.precision as p
+
+    cuda = torch.device("cuda")
+    # torch reports bf16 as supported on GPUs that only emulate it (compute capability 7.x)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert p.resolve_precision("auto", cuda).name == "fp16"
+    assert p.resolve_precision("bf16", cuda).name == "bf16"  # asked for by name: emulated is allowed
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert p.resolve_precision("auto", cuda).name == "bf16"
+
+
+def test_each_cuda_process_picks_its_own_gpu_before_joining_the_group(monkeypatch):
+    import torch.distributed as dist
+
+    import translate.train.distributed as ddp
+
+    calls = []
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda index: calls.append(("set_device", index)))
+    monkeypatch.setattr(dist, "init_process_group", lambda backend, **kw: calls.append(("init", backend)))
+    monkeypatch.setattr(dist, "get_rank", lambda: 3)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 4)
+    context = ddp.init_distributed("cuda")
+    assert calls == [("set_device", 1), ("init", "nccl")]
+    assert (context.rank, context.world_size, context.local_rank) == (3, 4, 1)
+    calls.clear()
+    ddp.init_distributed("cpu")
+    assert calls == [("init", "gloo")]
+
+
+def test_averaged_gradients_keep_each_parameters_memory_layout(monkeypatch):
+    import torch.distributed as dist
+
+    import translate.train.distributed as ddp
+
+    # Two ranks with the same gradients: the average is the gradient itself. The fused Adam reads
+    # parameter and gradient as flat memory, so a channels_last weight needs a channels_last gradient.
+    monkeypatch.setattr(ddp, "_is_active", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(dist, "all_reduce", lambda t, *a, **kw: t.mul_(2))
+
+    def trained(average: bool) -> torch.Tensor:
+        torch.manual_seed(0)
+        conv = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(conv.parameters(), lr=0.1, fused=True)
+        x = torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(1))
+        for _ in range(3):
+            opt.zero_grad()
+            conv(x.contiguous(memory_format=torch.channels_last)).square().mean().backward()
+            if average:
+                ddp.average_gradients(conv.parameters())
+                assert conv.weight.grad.stride() == conv.weight.stride()
+            opt.step()
+        return conv.weight.detach()
+
+    torch.testing.assert_close(trained(True), trained(False), rtol=0, atol=1e-6)
 
 
 def _torchrun(tmp: Path, nproc: int, settings: dict) -> dict:
@@ -218,3 +294,40 @@ def test_the_benchmark_reads_its_settings_by_the_config_fields_types():
     for bad in ("dropout=no", "size=big", "nothing=1"):
         with pytest.raises(UsageError):
             _parse_overrides("pix2pix", [bad])
+
+
+def test_cross_rank_batch_norm_is_batch_norm_and_carries_the_gradient_penalty(tmp_path, monkeypatch):
+    # Every device converts to CrossRankBatchNorm2d (SyncBatchNorm's backward has no derivative, so a
+    # gradient penalty through it fails on CUDA). In an active group of one it must equal batch norm in
+    # the output, the running statistics and the penalty's double backward.
+    import torch.distributed as dist
+
+    import translate.train.distributed as ddp
+    from translate.core.penalty import gradient_penalty
+
+    def critic() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3, bias=False))
+
+    real = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    fake = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+
+    def penalty_grads(net: nn.Module) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        out = net(real)
+        gp = gradient_penalty(net, real, fake, generator=torch.Generator().manual_seed(3))
+        grads = torch.autograd.grad(gp, list(net.parameters()))
+        return out.detach(), [g.detach() for g in grads], net[1].running_var.clone()
+
+    plain = penalty_grads(critic())
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'init'}", rank=0, world_size=1)
+    try:
+        monkeypatch.setattr(ddp, "_is_active", lambda: True)  # take the all-reduce path in a group of one
+        converted = ddp.convert_batch_norm(critic())
+        assert type(converted[1]) is ddp.CrossRankBatchNorm2d
+        crossed = penalty_grads(converted)
+    finally:
+        dist.destroy_process_group()
+    torch.testing.assert_close(crossed[0], plain[0], rtol=1e-5, atol=1e-5)
+    for a, b in zip(crossed[1], plain[1]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(crossed[2], plain[2], rtol=1e-5, atol=1e-6)

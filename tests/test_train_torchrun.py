@@ -14,10 +14,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _train(tmp: Path, data: Path, name: str, nproc: int, batch: int) -> dict:
-    args = ["pix2pix", "--data", str(data), "--checkpoints", str(tmp), "--name", name, "--size", "32",
-            "--netG", "unet_32", "--ngf", "8", "--ndf", "8", "--no-dropout", "--norm", "batch", "--workers", "0",
-            "--amp", "off", "--max-steps", "4", "--batch-size", str(batch), "--no-tensorboard", "--sample-every", "2", "--log-every", "1"]
+COMMON = ["--workers", "0", "--amp", "off", "--max-steps", "4", "--no-tensorboard", "--sample-every", "2",
+          "--log-every", "1"]
+
+
+def _train(tmp: Path, args: list[str], name: str, nproc: int, batch: int) -> dict:
+    args = [*args, "--checkpoints", str(tmp), "--name", name, *COMMON, "--batch-size", str(batch)]
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc)]
     cmd = (launcher if nproc > 1 else [sys.executable]) + ["-m", "translate.cli.train", *args]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -25,11 +27,16 @@ def _train(tmp: Path, data: Path, name: str, nproc: int, batch: int) -> dict:
     assert done.returncode == 0, done.stderr[-3000:]
     from safetensors.torch import load_file
 
-    return load_file(str(tmp / name / "G.safetensors"))
+    return {k: v for f in sorted((tmp / name).glob("G*.safetensors")) for k, v in load_file(str(f)).items()}
 
 
 def _distance(a: dict, b: dict) -> float:
     return float(torch.sqrt(sum(((a[k].float() - b[k].float()) ** 2).sum() for k in a if a[k].is_floating_point())))
+
+
+def _two_one_half(tmp: Path, args: list[str]) -> tuple[dict, dict, dict]:
+    return (_train(tmp, args, "two", nproc=2, batch=1), _train(tmp, args, "one", nproc=1, batch=2),
+            _train(tmp, args, "half", nproc=1, batch=1))
 
 
 @pytest.mark.slow
@@ -37,11 +44,25 @@ def test_two_processes_train_like_one_with_the_global_batch(tmp_path):
     from translate.data.synthetic import write_synthetic
 
     data = write_synthetic("synth-edges2landscape", tmp_path / "edges", n_train=8, n_test=2, size=32, seed=0)
-    two = _train(tmp_path, data, "two", nproc=2, batch=1)
-    one = _train(tmp_path, data, "one", nproc=1, batch=2)
-    half = _train(tmp_path, data, "half", nproc=1, batch=1)
+    # channels_last (the CUDA default) with the fused Adam: the averaged gradients must keep the
+    # weights' memory layout, or each weight is updated with another one's gradient
+    two, one, half = _two_one_half(tmp_path, [
+        "pix2pix", "--data", str(data), "--size", "32", "--netG", "unet_32", "--ngf", "8", "--ndf", "8",
+        "--no-dropout", "--norm", "batch", "--channels-last", "on"])
     # Batch-norm statistics are shared across ranks, so the two runs differ by rounding only; the
     # control (one process on half the batch) shows how far a real difference moves the weights.
     assert _distance(two, one) < 0.05 * _distance(half, one)
     metrics = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
     assert len(metrics) == 4, "rank 0 alone writes metrics: one line per logged step"
+
+
+@pytest.mark.slow
+def test_discogan_feature_matching_under_two_processes_matches_the_global_batch(tmp_path):
+    from translate.data.synthetic import write_synthetic
+
+    data = write_synthetic("synth-photo2vangogh", tmp_path / "p2v", n_train=8, n_test=2, size=64, seed=0)
+    # feature matching compares batch means of D's features: they must cover both ranks' images
+    two, one, half = _two_one_half(tmp_path, [
+        "discogan", "--data", str(data), "--size", "64", "--ngf", "8", "--ndf", "8", "--fm-weight", "0.9",
+        "--lambda-identity", "0.5"])
+    assert _distance(two, one) < 0.05 * _distance(half, one)

@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     model = ToyModel(objective, norm)
     initial = flat_parameters(model)
     if ctx.enabled and norm == "batch":
-        model = ddp.convert_batch_norm(model, "cpu")
+        model = ddp.convert_batch_norm(model)
     torch.use_deterministic_algorithms(True)
     data = ToyPairs(interrupt_at=interrupt_at if ctx.rank == interrupt_rank else None)
     result = fit(model, data, cfg, out, precision=resolve_precision(cfg.amp, torch.device("cpu")), dist=ctx, log=lambda *a: None)

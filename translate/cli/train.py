@@ -176,8 +176,8 @@ def train(args) -> int:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         model = spec.build(cfg, train_set)
         _check_discriminator_sizes(model, tuple(train_set[0]["A"].shape[-2:]))
-        if dist.enabled and cfg.norm == "batch":
-            model = ddp.convert_batch_norm(model, device.type)
+        if dist.enabled:  # batch norm anywhere in the model then covers the global batch
+            model = ddp.convert_batch_norm(model)
         if state is not None:
             _check_resume(state, model, cfg, precision, dist, run_dir, len(train_set))
             state = None  # fit() reads it again; no need to hold two copies while training

@@ -42,6 +42,7 @@ import torch
 from translate.errors import UsageError
 from translate.models.base import StepContext, TwoWayModel
 from translate.train.config import TrainConfig, option
+from translate.train.distributed import global_batch_mean
 
 
 @dataclass
@@ -131,10 +132,11 @@ class LogitsOf:
 
 def feature_matching(real_features: list[torch.Tensor], fake_features: list[torch.Tensor]) -> torch.Tensor:
     """sum over layers of mean((E_batch f(real) - E_batch f(fake))^2): G matches the batch statistics of
-    D's features (Salimans et al. 2016, sec. 3.1; DiscoGAN's code), in float32."""
+    D's features (Salimans et al. 2016, sec. 3.1; DiscoGAN's code), in float32. Under torchrun the
+    batch is the global one (the means cover every rank's images), as for one process."""
     total = torch.zeros((), device=fake_features[0].device)
     for real, fake in zip(real_features, fake_features, strict=True):
-        difference = real.float().mean(dim=0) - fake.float().mean(dim=0)
+        difference = global_batch_mean(real) - global_batch_mean(fake)
         total = total + difference.pow(2).mean()
     return total
 

@@ -8,9 +8,10 @@ are averaged across ranks explicitly, once, right before its own optimizer step,
 all-reduce (the approach of StyleGAN2-ADA/StyleGAN3's training loops). Parameters start identical
 (broadcast from rank 0) and stay identical because every rank applies the same averaged update.
 
-Batch norm: under several processes, batch statistics must cover the global batch. On CUDA this uses
-`torch.nn.SyncBatchNorm`; it does not run on CPU, so CPU runs (gloo) use `CrossRankBatchNorm2d` below,
-which all-reduces the per-channel sums with autograd-aware collectives.
+Batch norm: under several processes, batch statistics must cover the global batch. Every device uses
+`CrossRankBatchNorm2d` below, which all-reduces the per-channel sums with autograd-aware collectives.
+Not `torch.nn.SyncBatchNorm`: it does not run on CPU, and its backward ops have no derivative, so the
+gradient penalty (a double backward through D) fails with it.
 
 Multi-node runs use torchrun's rendezvous unchanged, e.g. on each of 2 nodes with 8 GPUs:
     torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\
@@ -58,14 +59,15 @@ def init_distributed(device_type: str) -> DistributedContext:
     """Join the process group torchrun prepared (env:// rendezvous); a no-op for a single process."""
     if not launched_by_torchrun():
         return DistributedContext()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
+        if device_type == "cuda":
+            # before the process group: NCCL's barrier and all_gather_object work on the *current* CUDA
+            # device, which is cuda:0 in every process unless each picks its own
+            torch.cuda.set_device(local_rank)
         backend = "nccl" if device_type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
-    return DistributedContext(
-        rank=dist.get_rank(),
-        world_size=dist.get_world_size(),
-        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-    )
+    return DistributedContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank)
 
 
 def shutdown_distributed(*, synchronize: bool = True) -> None:
@@ -123,7 +125,10 @@ def average_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
     offset = 0
     for p in params:
         n = p.numel()
-        p.grad = flat[offset : offset + n].view_as(p).clone()
+        # in the parameter's own memory layout: the fused Adam reads parameter, gradient and moments as
+        # flat memory without checking strides, so a contiguous gradient of a channels_last weight
+        # would update each element with another element's gradient
+        p.grad = torch.empty_like(p).copy_(flat[offset : offset + n].view(p.shape))
         offset += n
 
 
@@ -147,6 +152,22 @@ def all_gather_objects(obj) -> list:
 def barrier() -> None:
     if _is_active():
         dist.barrier()
+
+
+def global_batch_mean(x: torch.Tensor) -> torch.Tensor:
+    """The mean over dim 0 of the batches of every rank together, in float32, differentiable.
+
+    For terms that are not averages of per-sample losses (feature matching compares batch means):
+    averaging each rank's gradient of its own batch's statistic is not the gradient of the global
+    batch's. Through the differentiable all-reduce, each rank's backward receives the sum of every
+    rank's (equal) upstream gradient, which the later gradient average divides back by the world size."""
+    if not _is_active():
+        return x.float().mean(dim=0)
+    from torch.distributed.nn.functional import all_reduce
+
+    count = torch.tensor([float(x.shape[0])], device=x.device)
+    dist.all_reduce(count)
+    return all_reduce(x.float().sum(dim=0)) / count
 
 
 class CrossRankBatchNorm2d(nn.BatchNorm2d):
@@ -183,14 +204,8 @@ class CrossRankBatchNorm2d(nn.BatchNorm2d):
         return y.to(x.dtype)
 
 
-def convert_batch_norm(module: nn.Module, device_type: str) -> nn.Module:
-    """Swap BatchNorm2d layers for their cross-rank versions (SyncBatchNorm on CUDA)."""
-    if device_type == "cuda":
-        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
-    return _convert_cpu(module)
-
-
-def _convert_cpu(module: nn.Module) -> nn.Module:
+def convert_batch_norm(module: nn.Module) -> nn.Module:
+    """Swap BatchNorm2d layers for `CrossRankBatchNorm2d` (the same state dict), on any device."""
     if type(module) is nn.BatchNorm2d:
         new = CrossRankBatchNorm2d(
             module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
@@ -199,6 +214,6 @@ def _convert_cpu(module: nn.Module) -> nn.Module:
         new.train(module.training)
         return new
     for name, child in module.named_children():
-        setattr(module, name, _convert_cpu(child))
+        setattr(module, name, convert_batch_norm(child))
     return module
 

@@ -169,6 +169,11 @@ def train_step(model: TranslationModel, batch: dict, d_opt: _Optimization, g_opt
         model.after_d_step()
     logs = {"loss_D": loss_d.detach(), **logs}
     if d_opt.scaler.is_enabled():
+        if not stepped:
+            # A gradient penalty differentiates the scaled critic: when that overflows (normal in fp16's
+            # first steps, the step is skipped) the penalty and loss_D are inf or NaN. Keep those
+            # readings out of the logged means; amp_skipped_D counts the skip.
+            logs = {k: v for k, v in logs.items() if math.isfinite(float(v))}
         logs.update({"amp_skipped_D": float(not stepped), "amp_scale_D": d_opt.scaler.get_scale()})
 
     if update_g:

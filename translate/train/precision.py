@@ -91,7 +91,9 @@ def resolve_precision(amp: str, device: torch.device) -> Precision:
         return Precision(device, None, False)
     if device.type == "cuda":
         if amp == "auto":
-            amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+            # native bf16 only (compute capability 8.0+): torch also reports GPUs that emulate it, where
+            # it is slow; those take fp16 with loss scaling
+            amp = "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
         if amp == "bf16" and not torch.cuda.is_bf16_supported():
             raise UsageError("this GPU has no bf16 support; use --amp fp16 or auto")
     elif device.type == "cpu" and amp == "auto":
