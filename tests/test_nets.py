@@ -22,6 +22,7 @@ from translate.nets import (
     receptive_field,
     required_multiple,
 )
+from translate.nets.generators import size_rule
 
 SMALLEST_SIZE = {"resnet_9blocks": 16, "resnet_6blocks": 16, "unet_256": 256, "unet_128": 128, "discogan": 64}
 
@@ -189,6 +190,19 @@ def test_required_multiple_and_size_validation():
         create_generator("resnet_6blocks", ngf=2)(images(1, 30))
     with pytest.raises(UsageError, match="at least 24"):
         create_discriminator("basic", ndf=2)(images(1, 16))
+
+
+@pytest.mark.parametrize("name", GENERATOR_NAMES)
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_every_generator_trains_at_its_smallest_accepted_size(name, norm):
+    # the size rule must not accept a size at which a training step fails inside a norm layer
+    multiple, smallest = size_rule(name)
+    net = create_generator(name, ngf=2, norm=norm).train()
+    net(images(1, smallest)).mean().backward()
+    below = smallest - multiple
+    if below > 0:
+        with pytest.raises(UsageError, match=f"at least {smallest}"):
+            net(images(1, below))
 
 
 def test_pad_to_multiple_then_crop_restores_the_size():

@@ -27,6 +27,8 @@ from translate.nets import ResnetGenerator, UNetGenerator
 def reference_norm(kind: str):
     if kind == "batch":
         return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if kind == "none":
+        return lambda channels: nn.Identity()
     return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
 
 
@@ -247,3 +249,8 @@ def test_wrong_net_name_or_norm_is_a_clear_error(tmp_path):
         load_reference_generator(unet, "unet_256")
     with pytest.raises(UsageError, match=r"trained with batch norm"):
         load_reference_generator(unet, "unet_128", norm="instance")
+
+    plain = tmp_path / "no_norm.pth"  # the reference's --norm none: no norm layers, no inner biases
+    torch.save(ReferenceResnetGenerator(3, 3, 4, "none", 6).state_dict(), plain)
+    with pytest.raises(UsageError, match=r"trained with --norm none"):
+        load_reference_generator(plain, "resnet_6blocks")

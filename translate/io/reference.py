@@ -102,6 +102,11 @@ def _infer_norm(state: Mapping[str, torch.Tensor], source: str) -> str:
     if any("weight" in p for p in norm_modules):
         raise UsageError(f"{source} has norm layers with a learned scale but no running statistics "
                          "(affine instance norm), which the reference networks do not use")
+    # Instance norm has no parameters, and the reference gives every convolution a bias then; with
+    # --norm none it drops the biases of all but the first and last convolutions
+    if any("bias" not in p for p in modules.values() if _is_conv(p)):
+        raise UsageError(f"{source} was trained with --norm none (convolutions without biases, no norm "
+                         "layers); the importer reads the reference's instance- and batch-norm generators")
     return "instance"
 
 

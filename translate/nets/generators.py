@@ -277,11 +277,13 @@ class DiscoGANGenerator(_SizeChecked):
              to out_channels and tanh (the public code ends in a sigmoid for [0, 1] images; ours are in
              [-1, 1])
 
-    Batch norm by default (the paper's). Height and width must be multiples of 16.
+    Batch norm by default (the paper's). Height and width must be multiples of 16, at least 32.
     """
 
     required_multiple = 16
-    min_size = 16
+    # at 16x16 the fourth stage's output is 1x1, and its norm cannot train there (instance norm never,
+    # batch norm not with one image); at 32 it is 2x2
+    min_size = 32
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, norm: str = "batch",
                  dropout: bool = False, condition_dim: int = 0, upsample: str = "transpose"):
