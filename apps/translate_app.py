@@ -164,6 +164,10 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
         if painted_at is not None:
             message += f", painted at {painted_at[0]}\u00d7{painted_at[1]} and scaled up"
         message += f". {notice}" if notice else ""
+        unknown = entry.unknown_words(caption or "") if kind == "text" else []
+        if unknown:
+            message += (f". The model never saw {', '.join(f'*{w}*' for w in unknown)} in its training captions "
+                        "and reads them as unknown words")
         return str(path), str(path), message
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:

@@ -292,3 +292,33 @@ def test_a_wrong_caption_differs_in_its_words_not_only_its_spelling():
     torch.manual_seed(0)
     wrong = model.mismatched_condition({"text": ["a dusk scene"] * 200})
     assert set(wrong) == {"night over the hills"}
+
+
+@pytest.mark.parametrize("word_dropout", [0.0, 0.5])
+def test_word_dropout_gives_the_unknown_word_a_trained_meaning(word_dropout):
+    # The vocabulary holds the training captions' words only: without word dropout `<unk>` (what a
+    # caption's unseen word becomes at inference) never receives a gradient, in G's encoder or D's.
+    words = ["<pad>", "<unk>", "a", "dusk", "scene", "night", "over", "the", "hills"]
+    spec = ConditionSpec("text", vocabulary=words, encoder={"vocab_size": len(words), "dim": 4})
+    captions = ["a dusk scene", "night over the hills"]
+    model = Pix2Pix(tiny_config(word_dropout=word_dropout), spec, captions=captions).train()
+    torch.manual_seed(0)
+    batch = {"A": torch.rand(4, 3, 32, 32) * 2 - 1, "B": torch.rand(4, 3, 32, 32) * 2 - 1, "text": captions * 2}
+    loss, _ = model.g_loss(batch, model.generate(batch), StepContext())
+    loss.backward()
+    unk = 1
+    for encoder in (model.G.condition_encoder, model.D_condition):
+        grad = encoder.embedding.weight.grad
+        assert grad[2:].abs().sum() > 0
+        assert (grad[unk].abs().sum() > 0) == (word_dropout > 0)
+    model.eval()  # inference and evaluation read every word
+    assert model._condition_of(batch) == batch["text"]
+    vocabulary = model.G.vocabulary
+    assert vocabulary.unknown_words("A starry night, a starry sky") == ["starry", "sky"]
+
+
+def test_word_dropout_is_a_share():
+    from translate.errors import UsageError
+
+    with pytest.raises(UsageError, match="--word-dropout must be in"):
+        tiny_config(word_dropout=1.0).validate()

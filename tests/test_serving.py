@@ -175,3 +175,17 @@ def test_a_unet_paints_at_its_training_size_and_is_scaled_back_up(tmp_path):
     assert out.shape == image.shape and np.array_equal(out, expected)
     assert not np.array_equal(out, service.translate("unet", image))  # a different painting than at 48x80
     assert np.array_equal(service.translate("resnet", image, at_training_size=True), service.translate("resnet", image))
+
+
+def test_a_caption_models_unknown_words_are_named(tmp_path):
+    from translate.nets.conditions import Vocabulary
+
+    vocabulary = Vocabulary.build(["a snowy village at night", "a green valley at noon"])
+    spec = ConditionSpec("text", vocabulary=vocabulary.to_list(), encoder={"vocab_size": len(vocabulary)})
+    root = tmp_path / "checkpoints"
+    tiny_generator_file(root / "captions" / "G.safetensors", condition=spec)
+    tiny_generator_file(root / "plain" / "G.safetensors")
+    service = TranslationService(root)
+    assert service.model("captions").unknown_words("A snowy hamlet at Night, a hamlet!") == ["hamlet"]
+    assert service.model("captions").unknown_words("a green valley") == []
+    assert service.model("plain").unknown_words("anything") == []

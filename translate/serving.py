@@ -67,6 +67,14 @@ class CatalogModel:
     def condition(self) -> dict:
         return self.metadata().get("condition", {}) or {"kind": "none"}
 
+    def unknown_words(self, caption: str) -> list[str]:
+        """The words of `caption` a caption-conditioned model never saw in training (read as unknown)."""
+        if self.condition.get("kind") != "text":
+            return []
+        from translate.nets.conditions import Vocabulary
+
+        return Vocabulary.from_list(self.condition.get("vocabulary", [])).unknown_words(caption)
+
     def training_size(self, direction: str | None = None) -> int | None:
         """The image size the generator was trained at (its card's `size`), where the card says."""
         size = self.metadata(direction).get("card", {}).get("size")

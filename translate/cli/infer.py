@@ -91,6 +91,11 @@ def main(argv=None) -> int:
     generator = load_generator(path, device)
     if generator.conditioned and (args.condition is None or not args.condition.strip()):
         raise UsageError(f"{path.name} is conditioned; pass --condition ({generator.condition_hint()})")
+    if generator.vocabulary is not None:
+        unknown = generator.vocabulary.unknown_words(args.condition)
+        if unknown:
+            info(f"note: {path.name} never saw {', '.join(map(repr, unknown))} in its training captions; "
+                 "it reads them as unknown words")
     jobs = _usable(jobs, args.size, MAX_IMAGE_PIXELS, args.skip_bad_images)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -105,8 +105,9 @@ class TranslationGenerator(nn.Module):
                     raise UsageError(f"unknown label {unknown[0]!r}; this model knows {', '.join(names)}")
                 labels = torch.tensor([names.index(c) for c in condition], device=device)
             return self.condition_encoder(labels)
-        ids = self.vocabulary.encode(list(condition)).to(device)
-        return self.condition_encoder(ids)
+        # a caption, or token ids already encoded (training passes them with word dropout applied)
+        ids = condition if isinstance(condition, torch.Tensor) else self.vocabulary.encode(list(condition))
+        return self.condition_encoder(ids.to(device))
 
     def condition_hint(self) -> str:
         if self.condition.kind == "label":

@@ -45,8 +45,17 @@ class Pix2PixConfig(TrainConfig):
     condition_dim: int = option(64, "size of the condition embedding")
     text_encoder: str = option("mean", "caption encoder: mean of word embeddings, or a GRU", choices=("mean", "gru"))
     mismatch: bool = option(True, "show D real pairs under a wrong condition as negatives (matching-aware D)")
+    word_dropout: float = option(0.1, "captions: the share of words read as unknown in training, so that words "
+                                      "the model never saw have a trained meaning")
     epochs: int = option(100, "epochs at the initial learning rate")
     epochs_decay: int = option(100, "epochs of linear decay to zero after those")
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0.0 <= self.word_dropout < 1.0:
+            from translate.errors import UsageError
+
+            raise UsageError(f"--word-dropout must be in [0, 1), got {self.word_dropout}")
 
 
 def _check_mismatch_has_negatives(cfg: Pix2PixConfig, distinct: set, what: str) -> None:
@@ -138,7 +147,12 @@ class Pix2Pix(TranslationModel):
         if kind == "label":
             return batch["label"]
         if kind == "text":
-            return list(batch["text"])
+            texts = list(batch["text"])
+            if not (self.training and self.cfg.word_dropout > 0):
+                return texts
+            from translate.nets.conditions import drop_words
+
+            return drop_words(self.G.vocabulary.encode(texts), self.cfg.word_dropout)
         return None
 
     def d_condition(self, condition, batch_size: int, device) -> torch.Tensor | None:
@@ -146,8 +160,8 @@ class Pix2Pix(TranslationModel):
             return None
         if self.G.condition.kind == "label":
             return self.D_condition(condition.to(device))
-        ids = self.G.vocabulary.encode(condition).to(device)
-        return self.D_condition(ids)
+        ids = condition if isinstance(condition, torch.Tensor) else self.G.vocabulary.encode(condition)
+        return self.D_condition(ids.to(device))
 
     def mismatched_condition(self, batch):
         """A wrong condition for every sample: another label, or a caption of another label."""

@@ -75,6 +75,10 @@ class Vocabulary:
             out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         return out
 
+    def unknown_words(self, text: str) -> list[str]:
+        """The words of `text` that are not in the vocabulary (read as `<unk>`), each once, in order."""
+        return list(dict.fromkeys(tok for tok in tokenize(text) if tok not in self.index))
+
     def decode(self, ids: torch.Tensor) -> list[str]:
         """The words of each row, padding dropped (the inverse of encode for known words)."""
         return [" ".join(self.tokens[i] for i in row.tolist() if i != self.pad_index) for row in ids]
@@ -86,6 +90,17 @@ class Vocabulary:
     @classmethod
     def from_list(cls, tokens: Sequence[str]) -> "Vocabulary":
         return cls(tokens)
+
+
+def drop_words(ids: torch.Tensor, p: float) -> torch.Tensor:
+    """Token ids with each real word replaced by `<unk>` with probability `p` (word dropout, for
+    training). The vocabulary holds the training captions' words only, so `<unk>` would otherwise
+    never be trained, and a caption with a word the model never saw would average in an untrained
+    vector; with word dropout `<unk>` learns what an unreadable word means on average."""
+    if p <= 0:
+        return ids
+    drop = (torch.rand(ids.shape, device=ids.device) < p) & (ids != Vocabulary.pad_index)
+    return ids.masked_fill(drop, Vocabulary.unk_index)
 
 
 class LabelEmbedding(nn.Module):
