@@ -22,9 +22,14 @@ the whole picture (they repaint less on larger images).
 
 from __future__ import annotations
 
+import atexit
+import html
 import os
+import re
+import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import translate  # noqa: F401  (sets GRADIO_ANALYTICS_ENABLED=False before gradio is imported)
@@ -36,6 +41,7 @@ from translate.errors import UsageError
 from translate.serving import DEFAULT_CACHE_SIZE, DEFAULT_MAX_PIXELS, TranslationService, read_upload
 
 EXAMPLE_KINDS = ("photo", "painting", "edges")
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # far above any photo; uploads beyond it are refused by Gradio
 TITLE = "translate: image-to-image translation"
 
 
@@ -77,13 +83,41 @@ def _render_example(kind: str, seed: int, size: int) -> np.ndarray:
     raise UsageError(f"unknown example kind {kind!r}; choose from {', '.join(EXAMPLE_KINDS)}")
 
 
+# Emphasis, code, links and strikethrough; the rest cannot start anything mid-line, and an escape
+# inside a bare URL would be shown (the renderer links URLs before it reads escapes).
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]~])")
+
+
+def _plain(text: str) -> str:
+    """`text` shown as written inside Markdown: HTML and Markdown syntax from a model card (any file
+    dropped into the models folder) must neither format the page nor make it fetch anything."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(str(text), quote=False))
+
+
+def uploaded_path(upload) -> str:
+    """The path of a file Gradio received as an upload (or copied there from the examples).
+
+    The event runs with preprocess=False, so Gradio checks only file payloads that say they are files;
+    a bare {"path": ...} sent to the API would otherwise open any image the server can read."""
+    import gradio.utils
+
+    path = upload.get("path") if isinstance(upload, dict) else upload
+    if not path:
+        raise UsageError("upload an image first (or click an example)")
+    folder = Path(gradio.utils.get_upload_folder()).resolve()
+    resolved = Path(path).resolve()
+    if folder not in resolved.parents:
+        raise UsageError("this app translates uploaded images only: upload the file (gradio_client: handle_file)")
+    return str(resolved)
+
+
 def _card_markdown(service: TranslationService, name: str | None) -> str:
     if not name:
         return (f"No models found in `{service.root}`. Train one (`translate-train ...`), export one "
                 "(`translate-export`), or fetch a published one (`translate-data download-model style_vangogh "
                 f"--root {service.root}/pretrained`), then press *Rescan*.")
     entry = service.model(name)
-    lines = entry.describe()
+    lines = [_plain(line) for line in entry.describe()]
     return f"**{lines[0]}**\n\n" + "\n".join(f"- {line}" for line in lines[1:])
 
 
@@ -117,10 +151,27 @@ def _controls(service: TranslationService, name: str | None):
     return _card_markdown(service, name), direction, label, caption, _training_size_update(service, name)
 
 
+RESULT_LIFETIME_S = 3600
+
+
+def remove_old_results(folder: Path, lifetime_s: float = RESULT_LIFETIME_S) -> None:
+    """Delete the app's result PNGs older than `lifetime_s` (Gradio keeps its own copy for the page)."""
+    cutoff = time.time() - lifetime_s
+    for path in folder.glob("*.png"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:  # removed meanwhile, or not ours to remove
+            pass
+
+
 def build_app(service: TranslationService, examples: list[tuple[Path, str]] | None = None,
               output_dir: Path | None = None) -> gr.Blocks:
     """The app's page over `service`; `examples` are (image file, label) pairs shown under the input."""
-    output_dir = Path(output_dir or tempfile.mkdtemp(prefix="translate-app-"))
+    if output_dir is None:
+        output_dir = Path(tempfile.mkdtemp(prefix="translate-app-"))
+        atexit.register(shutil.rmtree, output_dir, ignore_errors=True)
+    output_dir = Path(output_dir)
     names = list(service.models)
     first = names[0] if names else None
 
@@ -142,10 +193,7 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
         try:
             if not name:
                 raise UsageError("choose a model first")
-            path = upload.get("path") if isinstance(upload, dict) else upload
-            if not path:
-                raise UsageError("upload an image first (or click an example)")
-            image, notice = read_upload(path, service.max_pixels)
+            image, notice = read_upload(uploaded_path(upload), service.max_pixels)
             entry = service.model(name)
             kind = entry.condition.get("kind", "none")
             condition = label if kind == "label" else caption if kind == "text" else None
@@ -157,6 +205,7 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
         from PIL import Image
 
         output_dir.mkdir(parents=True, exist_ok=True)
+        remove_old_results(output_dir)
         stem = Path(str(name)).name or "model"
         path = Path(tempfile.mkstemp(prefix=f"{stem}-", suffix=".png", dir=output_dir)[1])
         Image.fromarray(out).save(path)
@@ -170,7 +219,9 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
                         "and reads them as unknown words")
         return str(path), str(path), message
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+    # Results and uploads older than an hour are deleted (checked hourly), so a long-running app does
+    # not fill the disk.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(RESULT_LIFETIME_S, RESULT_LIFETIME_S)) as demo:
         gr.Markdown(f"## {TITLE}\nPick a model, upload a picture (or click an example), press **Translate**.")
         with gr.Row():
             # Custom values are let through to the service, which refuses any name its scan did not list
@@ -195,9 +246,10 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
         at_size = gr.Checkbox(elem_id="training-size",
                               **{k: v for k, v in size_update.items() if k != "__type__"})
         run = gr.Button("Translate", variant="primary", elem_id="translate-button")
-        with gr.Row():
-            notice = gr.Markdown(elem_id="notice")
-            download = gr.File(label="Download PNG", elem_id="download", interactive=False)
+        # One above the other: side by side in a row, a phone's width squeezed the notice to a letter
+        # per line.
+        notice = gr.Markdown(elem_id="notice")
+        download = gr.File(label="Download PNG", elem_id="download", interactive=False)
         if examples:
             gr.Examples(examples=[[str(p)] for p, _ in examples], inputs=[upload], examples_per_page=12,
                         label="Examples (synthetic landscapes: photos, paintings, edge maps)")
@@ -221,7 +273,9 @@ def launch(models: str | os.PathLike = "checkpoints", *, host: str = "127.0.0.1"
         server_name=host, server_port=port, share=share, prevent_thread_lock=not block, quiet=not block,
         show_error=True, ssr_mode=False, mcp_server=False, pwa=False, enable_monitoring=False,
         # The models folder is never served as files, whatever a request asks for.
-        blocked_paths=[str(Path(models).resolve())], allowed_paths=[str(folder.resolve())],
+        # Of the examples folder, only the example pictures themselves (--examples may name any folder).
+        blocked_paths=[str(Path(models).resolve())], allowed_paths=[str(p.resolve()) for p, _ in examples],
+        max_file_size=MAX_UPLOAD_BYTES,
         footer_links=["api"],
     )
     return demo, url

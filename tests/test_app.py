@@ -78,6 +78,11 @@ def app(tmp_path_factory):
     tiny_generator_file(models / "daytime" / "G.safetensors", condition=labels, seed=4)
     tiny_generator_file(models / "unet" / "G.safetensors", name="unet_128", norm="instance", seed=5,
                         card={**cyclegan_card("G_A", "a2b", "photo", "vangogh"), "size": 32})
+    # A card that tries to put HTML and Markdown into the page (any file dropped into the folder can);
+    # listed first, so the browser test opens the page on it.
+    tiny_generator_file(models / "a_card" / "G.safetensors", seed=6, card={
+        "model": "pix2pix", "role": "G", "translates": "a2b", "target": "**bold** [x](https://example.com/)",
+        "source": '<img src="https://example.com/pixel.png">'})
     examples = root / "examples"  # already "rendered": the test does not wait for the synthetic renderer
     examples.mkdir()
     for kind in EXAMPLE_KINDS:
@@ -184,6 +189,47 @@ def test_models_outside_the_list_cannot_be_loaded(client, tmp_path):
     assert "no model named" in str(refused.value)
 
 
+def _raw_api_call(url: str, data: list) -> str:
+    """The /translate endpoint called over plain HTTP, as any client could; returns the event stream."""
+    import json
+
+    base = url.rstrip("/") + "/gradio_api/call/translate"
+    request = urllib.request.Request(base, data=json.dumps({"data": data}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        event = json.loads(answer.read())["event_id"]
+    with urllib.request.urlopen(f"{base}/{event}", timeout=120) as answer:
+        return answer.read().decode()
+
+
+def test_the_api_reads_no_file_but_uploads(app, tmp_path):
+    # Without Gradio's file marker a payload is a plain dict, which the event (preprocess=False) would
+    # hand over as is: a path to any image on the server must not be translated and sent back.
+    secret = picture(tmp_path / "private.png", 40, 40, seed=5)
+    stream = _raw_api_call(app["url"], ["edges", "a2b", None, "", {"path": str(secret)}, False])
+    assert "event: error" in stream and "uploaded images only" in stream and "private" not in stream
+
+
+def test_card_text_is_shown_as_text_not_as_html_or_markdown(app):
+    from apps.translate_app import _card_markdown
+    from translate.serving import TranslationService
+
+    card = _card_markdown(TranslationService(app["models"]), "a_card")
+    assert "<img" not in card and "&lt;img" in card
+    assert "\\*\\*bold\\*\\*" in card and "\\[x\\](https" in card
+
+
+def test_result_files_older_than_their_lifetime_are_removed(tmp_path):
+    from apps.translate_app import remove_old_results
+
+    old, new = tmp_path / "old.png", tmp_path / "new.png"
+    old.write_bytes(b"png")
+    new.write_bytes(b"png")
+    os.utime(old, (1, 1))
+    remove_old_results(tmp_path, lifetime_s=60)
+    assert not old.exists() and new.exists()
+
+
 def test_model_files_are_never_served(app):
     target = app["models"] / "edges" / "G.safetensors"
     for path in (f"gradio_api/file={target}", f"file={target}"):
@@ -250,6 +296,8 @@ def test_browser_uploads_an_image_translates_it_and_shows_the_result(app, tmp_pa
                     if not r.url.startswith((base, "data:", "blob:")) else None)
             page.goto(app["url"], wait_until="domcontentloaded")
             page.locator("#card").get_by_text("\u2192").first.wait_for(timeout=60_000)
+            first_card = page.locator("#card").inner_text()  # the hostile card of a_card, shown as text
+            card_images = page.locator("#card img").count()
             choose = page.locator("#model input")
             choose.click()
             page.get_by_role("option", name="edges").click()
@@ -266,6 +314,8 @@ def test_browser_uploads_an_image_translates_it_and_shows_the_result(app, tmp_pa
             notice = page.locator("#notice").inner_text()
         finally:
             browser.close()
+    assert '<img src="https://example.com/pixel.png">' in first_card and "**bold** [x](https://example.com/)" in first_card
+    assert card_images == 0
     assert size == [80, 60]
     assert "80\u00d760" in notice
     assert outside == [], f"the page requested {outside[:5]}"

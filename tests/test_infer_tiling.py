@@ -153,3 +153,13 @@ def test_tiled_inference_of_a_2048_image_stays_within_its_memory_bound(tmp_path)
     np.save(image, rng.integers(0, 256, (2048, 2048, 3), dtype=np.uint8))
     tiled = _peak_growth_mb(model, image, 512)
     assert tiled < 200, f"tiled inference grew the peak RSS by {tiled:.0f} MB"
+
+
+@pytest.mark.parametrize("name", ["resnet_6blocks", "discogan"])
+def test_images_thinner_than_the_network_takes_are_padded_up_to_it(tmp_path, name):
+    # a 1x1 or 3x2000 picture is padded past the network's smallest size, not refused
+    generator = load_generator(tiny_generator_file(tmp_path / "g.safetensors", name=name))
+    for height, width in [(1, 1), (3, 200), (4, 30), (20, 20)]:
+        x = torch.rand(1, 3, height, width) * 2 - 1
+        out = translate_tensor(generator, x)
+        assert out.shape == x.shape and torch.isfinite(out).all()

@@ -87,6 +87,14 @@ def test_service_refuses_names_it_did_not_list(models):
             service.model(name)
 
 
+def test_a_model_removed_after_the_scan_is_a_message_to_rescan(models):
+    service = TranslationService(models)
+    (models / "pix2pix_run" / "G.safetensors").unlink()
+    image = np.zeros((16, 16, 3), np.uint8)
+    with pytest.raises(UsageError, match="'pix2pix_run' are no longer in the models folder; press Rescan"):
+        service.translate("pix2pix_run", image)
+
+
 def test_cache_keeps_one_model_per_file_and_drops_the_least_recently_used(models):
     cache = ModelCache(capacity=2)
     a, b, c = (models / "pix2pix_run" / "G.safetensors", models / "daytime" / "G.safetensors",
@@ -132,6 +140,23 @@ def test_uploads_that_are_not_images_are_refused_with_a_message(tmp_path, conten
     path.write_bytes(content)
     with pytest.raises(UsageError, match="upload.png is not an image"):
         read_upload(path)
+
+
+def test_a_cut_short_jpeg_or_a_too_large_image_is_refused_without_the_servers_path(tmp_path, monkeypatch):
+    import translate.data.images as images
+
+    whole = tmp_path / "photo.jpg"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(whole, quality=90)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    with pytest.raises(UsageError) as info:
+        read_upload(cut)
+    assert str(info.value).startswith("cut.jpg is damaged or cut short") and str(tmp_path) not in str(info.value)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 100 * 100)  # the toolkit's limit, below PIL's
+    with pytest.raises(UsageError) as info:
+        read_upload(whole)
+    assert str(info.value).startswith("photo.jpg is too large to open safely") and str(tmp_path) not in str(info.value)
 
 
 @pytest.mark.parametrize("w,h,limit", [(1920, 1080, 1024 * 1024), (7, 5000, 999), (100, 100, 10_000), (3, 3, 4)])

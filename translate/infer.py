@@ -38,6 +38,13 @@ def generator_multiple(generator) -> int:
     return required_multiple(generator.architecture["name"])
 
 
+def generator_smallest(generator) -> int:
+    """The smallest height and width the generator takes (a multiple of its required multiple or not)."""
+    from translate.nets.generators import size_rule
+
+    return size_rule(generator.architecture["name"])[1]
+
+
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (1, 3, H, W) float in [-1, 1]."""
     # np.require copies only arrays torch cannot share (read-only ones, e.g. np.asarray of a PIL image).
@@ -58,9 +65,10 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return out
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+def pad_to_multiple(x: torch.Tensor, multiple: int, smallest: int = 1) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Padded on the bottom and right to multiples of `multiple` of at least `smallest`; with (H, W)."""
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
+    ph, pw = (max(-(-n // multiple) * multiple, -(-smallest // multiple) * multiple) - n for n in (h, w))
     if ph == 0 and pw == 0:
         return x, (h, w)
     # Reflection needs the pad to be smaller than the image; large pads (small images into unet_256)
@@ -87,7 +95,7 @@ def translate_tensor(generator, x: torch.Tensor, condition=None, autocast=None, 
     tile = resolve_tile(tile, x.shape[-2], x.shape[-1])
     if tile is not None:
         return translate_tiled(generator, x, condition, autocast, tile=tile, overlap=overlap, progress=progress)
-    padded, (h, w) = pad_to_multiple(x, generator_multiple(generator))
+    padded, (h, w) = pad_to_multiple(x, generator_multiple(generator), generator_smallest(generator))
     with (autocast or contextlib.nullcontext)():
         out = generator(padded, condition)
     return out.float()[..., :h, :w]

@@ -230,20 +230,27 @@ def read_upload(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -
     UsageError when the file is not an image PIL can read (or is a decompression bomb)."""
     from PIL import Image, UnidentifiedImageError
 
-    from translate.data.images import load_rgb, upright_size
+    from translate.data.images import MAX_IMAGE_PIXELS, ImageReadError, load_rgb, upright_size
+
+    def refused(kind: str) -> UsageError:  # the upload's name only: the server's paths stay private
+        return UsageError(f"{Path(path).name} is {kind}; upload a PNG, JPEG, WebP, BMP or TIFF picture")
 
     try:
         with Image.open(path) as image:
-            image.verify()  # reads the whole file's structure: truncated or fake images fail here
+            image.verify()  # reads the file's structure: most truncated or fake images fail here
         with Image.open(path) as image:  # (verify leaves the image unusable)
             width, height = upright_size(image)  # a phone's portrait JPEG is stored landscape
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
-        kind = "too large to open safely" if isinstance(e, Image.DecompressionBombError) else "not an image"
-        raise UsageError(f"{Path(path).name} is {kind}; upload a PNG, JPEG, WebP, BMP or TIFF picture") from None
+        raise refused("too large to open safely" if isinstance(e, Image.DecompressionBombError) else "not an image") from None
+    if width * height > MAX_IMAGE_PIXELS:  # PIL only warns up to twice its limit; load_rgb refuses
+        raise refused(f"too large to open safely ({width}\u00d7{height} pixels)")
     target = fit_within(width, height, max_pixels)
-    if target == (width, height):
-        return load_rgb(path), None
-    image = load_rgb(path, min_size=target)  # JPEGs decode at a reduced scale first
+    try:
+        if target == (width, height):
+            return load_rgb(path), None
+        image = load_rgb(path, min_size=target)  # JPEGs decode at a reduced scale first
+    except ImageReadError:  # e.g. a JPEG cut short, which verify() does not read far enough to see
+        raise refused("damaged or cut short") from None
     small = np.asarray(Image.fromarray(image).resize(target, Image.LANCZOS))
     return small, (f"The image was downscaled from {width}\u00d7{height} to {target[0]}\u00d7{target[1]} "
                    f"pixels (this app translates at most {max_pixels:,} pixels).")
@@ -309,7 +316,10 @@ class TranslationService:
             return resize_image(painted, image.shape[1], image.shape[0])
         # Checked again at load time: the file could have been replaced by a link since the scan.
         path = inside(self.root, entry.files[direction])
-        generator = self.cache.get(path)
+        try:
+            generator = self.cache.get(path)
+        except FileNotFoundError:
+            raise UsageError(f"the files of model {name!r} are no longer in the models folder; press Rescan") from None
         if generator.conditioned:
             if condition is None or (isinstance(condition, str) and not condition.strip()):
                 raise UsageError(f"this model needs a condition: {generator.condition_hint()}")
