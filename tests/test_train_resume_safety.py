@@ -261,3 +261,22 @@ def test_a_resume_whose_dataset_now_names_its_labels_otherwise_is_refused(tmp_pa
     assert cli("pix2pix", "--checkpoints", run.parent, "--name", "labelled", "--resume", "--max-steps", 3) == 2
     assert "trained with other conditions" in one_line_error(capsys)
     assert files(run) == before
+
+
+def test_a_run_made_under_an_earlier_preset_resumes_as_it_was_and_says_so(monkeypatch, capsys):
+    import translate.cli.train as train_cli_module
+    from translate.models.cyclegan import CycleGANConfig
+
+    quick = CycleGANConfig.PRESETS["quick"]
+    saved = {**quick, "data": "synth-photo2vangogh", "name": "demo", "preset": "quick", "netG": "resnet_6blocks"}
+    monkeypatch.setattr(train_cli_module, "saved_settings", lambda spec, run_dir: dict(saved))
+    from translate.models import model_spec
+
+    spec = model_spec("cyclegan")
+    given = {"data": "synth-photo2vangogh", "name": "demo", "preset": "quick", "resume": True}
+    cfg = train_cli_module.resolve_config(spec, given)
+    assert cfg.netG == "resnet_6blocks"  # the run's own settings win on --resume
+    err = capsys.readouterr().err
+    assert "resumes with its own settings (netG resnet_6blocks)" in err and f"netG {quick['netG']}" in err
+    train_cli_module.resolve_config(spec, {**given, "netG": "resnet_6blocks"})  # asked for: nothing to say
+    assert capsys.readouterr().err == ""

@@ -63,6 +63,11 @@ def resolve_config(spec, given: dict):
         known = ", ".join(presets) or "none"
         raise UsageError(f"unknown --preset {preset_name!r} for {spec.name}; presets: {known}")
     preset = presets.get(preset_name, {}) if preset_name else {}
+    changed = {k: (saved[k], v) for k, v in preset.items() if k in saved and saved[k] != v and k not in merged}
+    if changed:  # the run was started under an earlier version of the preset: it resumes as it was
+        info(f"note: {checkpoints / name} resumes with its own settings ({', '.join(f'{k} {old}' for k, (old, _) in changed.items())}); "
+             f"--preset {preset_name} now means {', '.join(f'{k} {new}' for k, (_, new) in changed.items())}: "
+             f"to train with those, pick another --name or remove {checkpoints / name}")
     cfg = build_config(spec.config_class, preset, saved, file_layer, given, {"name": name} if name else {})
     cfg.validate()
     return cfg
