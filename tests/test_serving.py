@@ -174,6 +174,8 @@ def test_service_translates_with_the_condition_a_model_needs(models):
         service.translate("daytime", image)
     dawn, dusk = service.translate("daytime", image, condition="dawn"), service.translate("daytime", image, condition="dusk")
     assert dawn.shape == image.shape and not np.array_equal(dawn, dusk)
+    with pytest.raises(UsageError, match="a2b or b2a, not 'sideways'"):
+        service.translate("cyclegan_run", image, "sideways")
     there = service.translate("cyclegan_run", image, "a2b")
     back = service.translate("cyclegan_run", image, "b2a")
     assert not np.array_equal(there, back) and service.cache.loads == 3

@@ -306,7 +306,9 @@ class TranslationService:
         from translate.infer import translate_image
 
         entry = self.model(name)
-        if direction not in entry.files:
+        if direction not in DIRECTIONS:
+            raise UsageError(f"the direction is a2b or b2a, not {direction!r}")
+        if direction not in entry.files:  # a one-way model translates its one way, whichever is asked
             direction = entry.directions[0]
         target = self.painting_size(name, image.shape, direction) if at_training_size else None
         if target is not None:
