@@ -45,7 +45,7 @@ class Pix2PixConfig(TrainConfig):
     condition_dim: int = option(64, "size of the condition embedding")
     text_encoder: str = option("mean", "caption encoder: mean of word embeddings, or a GRU", choices=("mean", "gru"))
     mismatch: bool = option(True, "show D real pairs under a wrong condition as negatives (matching-aware D)")
-    word_dropout: float = option(0.1, "captions: the share of words read as unknown in training, so that words "
+    word_dropout: float = option(0.05, "captions: the share of words read as unknown in training, so that words "
                                       "the model never saw have a trained meaning")
     epochs: int = option(100, "epochs at the initial learning rate")
     epochs_decay: int = option(100, "epochs of linear decay to zero after those")
