@@ -154,6 +154,28 @@ def barrier() -> None:
         dist.barrier()
 
 
+class _SummedOverRanks(torch.autograd.Function):
+    """y = the sum of x over ranks (an all-reduce), differentiable to any order: the gradient of each
+    rank's x is the sum over ranks of the gradients of y, itself a sum over ranks, so the backward pass
+    applies this same function (double backward, as the gradient penalty needs, works through it).
+    (torch.distributed.nn.functional.all_reduce does the same and is deprecated.)"""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        y = x.clone()
+        dist.all_reduce(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return _SummedOverRanks.apply(grad.contiguous())
+
+
+def summed_over_ranks(x: torch.Tensor) -> torch.Tensor:
+    """The sum of `x` over every rank, with gradients (identity without a process group)."""
+    return _SummedOverRanks.apply(x) if _is_active() else x
+
+
 def global_batch_mean(x: torch.Tensor) -> torch.Tensor:
     """The mean over dim 0 of the batches of every rank together, in float32, differentiable.
 
@@ -163,30 +185,26 @@ def global_batch_mean(x: torch.Tensor) -> torch.Tensor:
     rank's (equal) upstream gradient, which the later gradient average divides back by the world size."""
     if not _is_active():
         return x.float().mean(dim=0)
-    from torch.distributed.nn.functional import all_reduce
-
     count = torch.tensor([float(x.shape[0])], device=x.device)
     dist.all_reduce(count)
-    return all_reduce(x.float().sum(dim=0)) / count
+    return summed_over_ranks(x.float().sum(dim=0)) / count
 
 
 class CrossRankBatchNorm2d(nn.BatchNorm2d):
     """Batch norm whose training statistics cover the batch of every rank, on any device.
 
     Mean and variance come from all-reduced per-channel sums (count, sum, sum of squares) through
-    `torch.distributed.nn.functional.all_reduce`, which is differentiable, so the gradient is that of
+    `summed_over_ranks`, which is differentiable, so the gradient is that of
     batch norm on the concatenated global batch. Eval mode and single-process runs are plain batch norm.
     Its state dict is batch norm's, so checkpoints move freely between the two."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and _is_active()):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         xf = x.float()
         count = torch.tensor([float(x.shape[0] * x.shape[2] * x.shape[3])], device=x.device)
         stats = torch.cat([count, xf.sum(dim=(0, 2, 3)), (xf * xf).sum(dim=(0, 2, 3))])
-        stats = all_reduce(stats)
+        stats = summed_over_ranks(stats)
         n = stats[0]
         c = x.shape[1]
         mean = stats[1 : 1 + c] / n
