@@ -8,7 +8,7 @@ import pytest
 import translate  # noqa: F401
 from translate.cli.data import main
 from translate.data.resolve import SYNTHETIC_MARKER
-from tests._data_helpers import fake_synthetic_module, make_unaligned
+from tests._data_helpers import fake_synthetic_module, make_aligned, make_aligned_folders, make_unaligned
 
 
 @pytest.fixture
@@ -73,6 +73,27 @@ def test_info_describes_a_folder(tmp_path, capsys):
     assert main(["info", str(tmp_path / "set"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["kind"] == "unpaired" and report["counts"] == {"train": {"A": 2, "B": 3}, "test": {"A": 1, "B": 1}}
+
+
+@pytest.mark.parametrize("style", ["split_first", "domain_first"])
+def test_info_counts_pairs_in_every_paired_layout(tmp_path, capsys, style):
+    make_aligned_folders(tmp_path / "folders", {"train": 3, "test": 2}, style=style)
+    assert main(["info", str(tmp_path / "folders"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"] == {"train": {"A": 3, "B": 3}, "test": {"A": 2, "B": 2}}
+    make_aligned(tmp_path / "combined", {"train": 4, "val": 1})
+    assert main(["info", str(tmp_path / "combined"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"] == {"train": {"pairs": 4}, "val": {"pairs": 1}}
+
+
+def test_bench_loads_the_samples_it_reports(tmp_path, capsys):
+    make_unaligned(tmp_path / "set", {"trainA": 3, "trainB": 2})
+    assert main(["bench", str(tmp_path / "set"), "--size", "32", "--n", "10", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # an unpaired epoch is as long as the larger domain; two images per sample (no truths)
+    assert report["samples"] == 3 and report["seconds"] > 0
+    assert report["images_per_second"] == pytest.approx(2 * report["samples_per_second"], rel=0.02)
+    assert main(["bench", str(tmp_path / "set"), "--size", "32", "--preprocess", "squash"]) == 2
+    assert "preprocess" in _one_error_line(capsys.readouterr().err)
 
 
 def test_bad_usage_exits_2_with_one_line(tmp_path, capsys):

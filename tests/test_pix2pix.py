@@ -165,6 +165,15 @@ def test_conditioned_training_exports_a_generator_that_takes_the_condition(datas
     result = json.loads(capsys.readouterr().out)
     assert {"l1", "psnr", "ssim"} <= set(result["shuffled_condition"])
     assert {"matched_logit", "mismatched_logit", "matched_higher"} <= set(result["discriminator"])
+    # Without --json: the same numbers as a table a person reads
+    assert eval_main(["--model", str(ckpt / "c"), "--data", str(datasets / "day"), "--device", "cpu"]) == 0
+    table = capsys.readouterr().out
+    for row in ("model ", "baseline: identity", "baseline: mean target", "model, wrong conditions"):
+        assert row in table, table
+    model_row = next(line for line in table.splitlines() if line.startswith("model "))
+    assert model_row.split()[1:] == [f"{result['model']['l1']:.4f}", f"{result['model']['psnr']:.2f}",
+                                     f"{result['model']['ssim']:.4f}"]
+    assert f"matched scored higher for {100 * result['discriminator']['matched_higher']:.0f}%" in table
     # Scored on data that gives no condition: one line that says so, not a traceback.
     assert eval_main(["--model", str(ckpt / "c"), "--data", str(datasets / "edges"), "--device", "cpu"]) == 2
     assert f"conditioned on a {condition} per image" in _one_line_error(capsys)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -331,3 +332,13 @@ def test_cross_rank_batch_norm_is_batch_norm_and_carries_the_gradient_penalty(tm
     for a, b in zip(crossed[1], plain[1]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(crossed[2], plain[2], rtol=1e-5, atol=1e-6)
+
+
+def test_step_and_cosine_schedules_follow_their_formulas():
+    step = lr_multiplier("step", 90, step_every=30, step_gamma=0.5)
+    assert [step(s) for s in (0, 29, 30, 59, 60, 89)] == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    assert lr_multiplier("step", 90)(30) == pytest.approx(0.1)  # a third of the run, gamma 0.1 by default
+    cosine = lr_multiplier("cosine", 100)
+    assert cosine(0) == 1.0 and cosine(50) == pytest.approx(0.5) and cosine(100) == pytest.approx(0.0, abs=1e-12)
+    assert cosine(25) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+    assert cosine(150) == pytest.approx(0.0, abs=1e-12)  # past the end it stays at zero
