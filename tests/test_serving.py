@@ -216,3 +216,36 @@ def test_a_caption_models_unknown_words_are_named(tmp_path):
     assert service.model("captions").unknown_words("A snowy hamlet at Night, a hamlet!") == ["hamlet"]
     assert service.model("captions").unknown_words("a green valley") == []
     assert service.model("plain").unknown_words("anything") == []
+
+
+def test_translations_of_one_service_never_overlap(models, monkeypatch):
+    # Tiled inference sets instance-norm statistics on the shared cached generator during a call, so
+    # calls from several threads (a library user; the app queues them) must not interleave.
+    import threading
+
+    import translate.infer
+
+    active, most = [0], [0]
+    guard = threading.Lock()
+    real = translate.infer.translate_image
+
+    def counting(*args, **kwargs):
+        with guard:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            threading.Event().wait(0.05)  # long enough for the other threads to arrive
+            return real(*args, **kwargs)
+        finally:
+            with guard:
+                active[0] -= 1
+
+    monkeypatch.setattr(translate.infer, "translate_image", counting)
+    service = TranslationService(models)
+    image = np.zeros((16, 16, 3), np.uint8)
+    threads = [threading.Thread(target=service.translate, args=("pix2pix_run", image)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1

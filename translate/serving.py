@@ -272,6 +272,9 @@ class TranslationService:
         if self.max_pixels < 64 * 64:
             raise UsageError(f"--max-pixels must allow at least 64x64 pixels, got {self.max_pixels}")
         self.cache = ModelCache(self.cache_size, self.device)
+        # One translation at a time: tiled inference sets image-wide instance-norm statistics on the
+        # cached (shared) generator for the duration of a call, and memory stays that of one image.
+        self._translating = threading.Lock()
         self.rescan()
 
     def rescan(self) -> list[str]:
@@ -327,5 +330,6 @@ class TranslationService:
                 raise UsageError(f"this model needs a condition: {generator.condition_hint()}")
         else:
             condition = None
-        return translate_image(generator, image, condition, device=self.device, max_pixels=self.max_pixels,
-                               tile=tile)
+        with self._translating:
+            return translate_image(generator, image, condition, device=self.device, max_pixels=self.max_pixels,
+                                   tile=tile)
