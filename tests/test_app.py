@@ -312,6 +312,11 @@ def test_browser_uploads_an_image_translates_it_and_shows_the_result(app, tmp_pa
             size = page.evaluate("() => { const i = document.querySelector('#output-image img');"
                                  " return [i.naturalWidth, i.naturalHeight]; }")
             notice = page.locator("#notice").inner_text()
+            # An example, clicked: Gradio copies it into its upload folder, the only place the app reads
+            page.locator(".gallery-item").first.click()
+            page.locator("#translate-button").click()
+            page.wait_for_function("() => document.querySelector('#notice').innerText.includes('64\u00d764')",
+                                   timeout=60_000)
         finally:
             browser.close()
     assert '<img src="https://example.com/pixel.png">' in first_card and "**bold** [x](https://example.com/)" in first_card
