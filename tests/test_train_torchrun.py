@@ -3,6 +3,7 @@ global batch (cross-rank batch norm included), and only rank 0 writes the run fo
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -54,6 +55,11 @@ def test_two_processes_train_like_one_with_the_global_batch(tmp_path):
     assert _distance(two, one) < 0.05 * _distance(half, one)
     metrics = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
     assert len(metrics) == 4, "rank 0 alone writes metrics: one line per logged step"
+    # The logged losses are the global batch's (averaged over ranks), as one process logs them: at the
+    # first step both runs hold the same weights.
+    first = {run: json.loads((tmp_path / run / "metrics.jsonl").read_text().splitlines()[0]) for run in ("two", "one")}
+    for key in ("loss_D", "loss_G", "G_L1"):
+        assert first["two"][key] == pytest.approx(first["one"][key], rel=1e-4), key
 
 
 @pytest.mark.slow

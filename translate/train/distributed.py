@@ -149,6 +149,16 @@ def all_gather_objects(obj) -> list:
     return out
 
 
+def mean_over_ranks(values: dict[str, float]) -> dict[str, float]:
+    """Logged scalars averaged over ranks (each over the ranks that report it): the losses of the
+    global batch rather than of rank 0's share. Every rank must call it at the same step."""
+    if not _is_active():
+        return values
+    reports = all_gather_objects(values)
+    keys = list(dict.fromkeys(k for report in reports for k in report))
+    return {k: sum(r[k] for r in reports if k in r) / sum(k in r for r in reports) for k in keys}
+
+
 def barrier() -> None:
     if _is_active():
         dist.barrier()

@@ -350,9 +350,11 @@ def fit(
 
                 step += 1
                 interval_steps += 1
-                if dist.is_main and (step % cfg.log_every == 0 or step == total_steps):
+                if (step % cfg.log_every == 0 or step == total_steps) and not dist.is_main:
+                    ddp.mean_over_ranks(means.pop())  # every rank takes part; rank 0 writes
+                elif step % cfg.log_every == 0 or step == total_steps:
                     elapsed = time.perf_counter() - interval_start
-                    values = means.pop()
+                    values = ddp.mean_over_ranks(means.pop())
                     record = {
                         "step": step,
                         "epoch": epoch + 1,
