@@ -89,9 +89,11 @@ _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]~])")
 
 
 def _plain(text: str) -> str:
-    """`text` shown as written inside Markdown: HTML and Markdown syntax from a model card (any file
-    dropped into the models folder) must neither format the page nor make it fetch anything."""
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(str(text), quote=False))
+    """`text` shown as written, on one line, inside Markdown: HTML and Markdown syntax from a model card
+    (any file dropped into the models folder) must neither format the page nor make it fetch anything.
+    Line breaks become spaces (a new line could start a heading or a list); the card's Markdown
+    component renders no LaTeX."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(" ".join(str(text).split()), quote=False))
 
 
 def uploaded_path(upload) -> str:
@@ -168,7 +170,8 @@ def remove_old_results(folder: Path, lifetime_s: float = RESULT_LIFETIME_S) -> N
 def build_app(service: TranslationService, examples: list[tuple[Path, str]] | None = None,
               output_dir: Path | None = None) -> gr.Blocks:
     """The app's page over `service`; `examples` are (image file, label) pairs shown under the input."""
-    if output_dir is None:
+    own_folder = output_dir is None  # only a folder the app made itself is cleaned up
+    if own_folder:
         output_dir = Path(tempfile.mkdtemp(prefix="translate-app-"))
         atexit.register(shutil.rmtree, output_dir, ignore_errors=True)
     output_dir = Path(output_dir)
@@ -205,18 +208,20 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
         from PIL import Image
 
         output_dir.mkdir(parents=True, exist_ok=True)
-        remove_old_results(output_dir)
+        if own_folder:
+            remove_old_results(output_dir)
         stem = Path(str(name)).name or "model"
         path = Path(tempfile.mkstemp(prefix=f"{stem}-", suffix=".png", dir=output_dir)[1])
         Image.fromarray(out).save(path)
-        message = f"{out.shape[1]}\u00d7{out.shape[0]} pixels with `{name}`"
+        first = f"{out.shape[1]}\u00d7{out.shape[0]} pixels with `{name}`"
         if painted_at is not None:
-            message += f", painted at {painted_at[0]}\u00d7{painted_at[1]} and scaled up"
-        message += f". {notice}" if notice else ""
+            first += f", painted at {painted_at[0]}\u00d7{painted_at[1]} and scaled up"
+        sentences = [first + "."] + ([notice] if notice else [])
         unknown = entry.unknown_words(caption or "") if kind == "text" else []
         if unknown:
-            message += (f". The model never saw {', '.join(f'*{w}*' for w in unknown)} in its training captions "
-                        "and reads them as unknown words")
+            sentences.append(f"The model never saw {', '.join(_plain(w) for w in unknown)} in its training "
+                             "captions and reads them as unknown words.")
+        message = " ".join(sentences)
         return str(path), str(path), message
 
     # Results and uploads older than an hour are deleted (checked hourly), so a long-running app does
@@ -230,7 +235,7 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
                                 allow_custom_value=True)
             rescan = gr.Button("Rescan", size="sm", scale=1, elem_id="rescan")
         card_text, direction_update, label_update, caption_update, size_update = _controls(service, first)
-        card = gr.Markdown(card_text, elem_id="card")
+        card = gr.Markdown(card_text, elem_id="card", latex_delimiters=[])  # card text is never maths
         with gr.Row():
             direction = gr.Radio(label="Direction", elem_id="direction",
                                  **{k: v for k, v in direction_update.items() if k != "__type__"})
@@ -248,7 +253,7 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
         run = gr.Button("Translate", variant="primary", elem_id="translate-button")
         # One above the other: side by side in a row, a phone's width squeezed the notice to a letter
         # per line.
-        notice = gr.Markdown(elem_id="notice")
+        notice = gr.Markdown(elem_id="notice", latex_delimiters=[])
         download = gr.File(label="Download PNG", elem_id="download", interactive=False)
         if examples:
             gr.Examples(examples=[[str(p)] for p, _ in examples], inputs=[upload], examples_per_page=12,

@@ -171,6 +171,7 @@ def test_client_label_reaches_a_conditioned_model(client, tmp_path):
 def test_large_uploads_are_downscaled_with_a_notice(client, tmp_path):
     out, _, notice = translate(client, picture(tmp_path / "big.png", 300, 150, seed=3))
     assert out.shape[0] * out.shape[1] <= MAX_PIXELS and "downscaled from 300\u00d7150" in notice
+    assert ".." not in notice and notice.endswith(".")  # sentences, each ended once
 
 
 def test_non_image_uploads_are_refused_with_a_message(client, tmp_path):
@@ -216,6 +217,9 @@ def test_card_text_is_shown_as_text_not_as_html_or_markdown(app):
 
     card = _card_markdown(TranslationService(app["models"]), "a_card")
     assert "<img" not in card and "&lt;img" in card
+    from apps.translate_app import _plain
+
+    assert _plain("x\n\n# heading\n\n1. list") == "x # heading 1. list"  # one line: no block can start
     assert "\\*\\*bold\\*\\*" in card and "\\[x\\](https" in card
 
 

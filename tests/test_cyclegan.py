@@ -403,6 +403,20 @@ def test_the_quick_preset_learns_the_painting_on_synthetic_data(tmp_path, capsys
     assert train_cli.main(["cyclegan", "--data", str(data), "--checkpoints", str(runs), "--name", "q",
                            "--preset", "quick", "--max-steps", "300", "--amp", "off", "--workers", "0",
                            "--sample-every", "1000", "--no-tensorboard"]) == 0
+    from translate.models.cyclegan import CycleGANConfig
+
+    # run.json keeps the preset as it was, so that a later version of it can be told apart on --resume
+    recorded = json.loads((runs / "q" / "run.json").read_text())["preset"]
+    assert recorded == {"name": "quick", "settings": CycleGANConfig.PRESETS["quick"]}
+    # as if the preset had said max_steps 300 then (the run was given --max-steps 300): resuming names the difference and keeps the record
+    info = json.loads((runs / "q" / "run.json").read_text())
+    info["preset"]["settings"]["max_steps"] = 300
+    (runs / "q" / "run.json").write_text(json.dumps(info))
+    capsys.readouterr()
+    assert train_cli.main(["cyclegan", "--data", str(data), "--checkpoints", str(runs), "--name", "q",
+                           "--preset", "quick", "--resume", "--workers", "0", "--no-tensorboard"]) == 0
+    assert "resumes with its own settings (max_steps 300)" in capsys.readouterr().err
+    assert json.loads((runs / "q" / "run.json").read_text())["preset"]["settings"]["max_steps"] == 300
     capsys.readouterr()
     assert eval_cli.main(["--model", str(runs / "q"), "--data", str(data), "--json", "--device", "cpu"]) == 0
     scores = json.loads(capsys.readouterr().out)

@@ -227,14 +227,17 @@ def test_translations_of_one_service_never_overlap(models, monkeypatch):
 
     active, most = [0], [0]
     guard = threading.Lock()
+    arrived = threading.Event()  # set when a second translation runs beside the first
     real = translate.infer.translate_image
 
     def counting(*args, **kwargs):
         with guard:
             active[0] += 1
             most[0] = max(most[0], active[0])
+            if active[0] > 1:
+                arrived.set()
         try:
-            threading.Event().wait(0.05)  # long enough for the other threads to arrive
+            arrived.wait(0.5)  # without the lock another thread gets in here (and ends the wait at once)
             return real(*args, **kwargs)
         finally:
             with guard:

@@ -263,20 +263,43 @@ def test_a_resume_whose_dataset_now_names_its_labels_otherwise_is_refused(tmp_pa
     assert files(run) == before
 
 
-def test_a_run_made_under_an_earlier_preset_resumes_as_it_was_and_says_so(monkeypatch, capsys):
+def test_a_run_made_under_an_earlier_preset_resumes_as_it_was_and_says_so(monkeypatch, capsys, tmp_path):
     import translate.cli.train as train_cli_module
+    from translate.models import model_spec
     from translate.models.cyclegan import CycleGANConfig
 
     quick = CycleGANConfig.PRESETS["quick"]
-    saved = {**quick, "data": "synth-photo2vangogh", "name": "demo", "preset": "quick", "netG": "resnet_6blocks"}
+    then = {**quick, "netG": "resnet_6blocks"}  # the preset when the run began
+    # started with --preset quick --max-steps 50: the user's own choice over the preset
+    saved = {**then, "max_steps": 50, "data": "synth-photo2vangogh", "name": "demo", "preset": "quick"}
     monkeypatch.setattr(train_cli_module, "saved_settings", lambda spec, run_dir: dict(saved))
-    from translate.models import model_spec
-
     spec = model_spec("cyclegan")
-    given = {"data": "synth-photo2vangogh", "name": "demo", "preset": "quick", "resume": True}
+    given = {"data": "synth-photo2vangogh", "name": "demo", "preset": "quick", "resume": True,
+             "checkpoints": str(tmp_path)}
+    run_dir = tmp_path / "demo"
+    run_dir.mkdir()
     cfg = train_cli_module.resolve_config(spec, given)
-    assert cfg.netG == "resnet_6blocks"  # the run's own settings win on --resume
+    assert cfg.netG == "resnet_6blocks" and cfg.max_steps == 50  # the run's own settings win on --resume
+    assert capsys.readouterr().err == "", "no record of the preset as it was: nothing to compare"
+    (run_dir / "run.json").write_text(json.dumps({"model": "cyclegan", "preset": {"name": "quick", "settings": then}}))
+    train_cli_module.resolve_config(spec, given)
     err = capsys.readouterr().err
     assert "resumes with its own settings (netG resnet_6blocks)" in err and f"netG {quick['netG']}" in err
+    assert "max_steps" not in err  # chosen by the user, not a change of the preset
     train_cli_module.resolve_config(spec, {**given, "netG": "resnet_6blocks"})  # asked for: nothing to say
     assert capsys.readouterr().err == ""
+
+
+def test_a_setting_added_after_a_run_began_keeps_its_old_behaviour_on_resume(monkeypatch, tmp_path):
+    import translate.cli.train as train_cli_module
+    from translate.models import model_spec
+
+    run_dir = tmp_path / "old_captions"
+    run_dir.mkdir()
+    old = {"data": "synth-daytime", "name": "old_captions", "condition": "text"}  # saved before word dropout
+    (run_dir / "config.json").write_text(json.dumps(old))
+    given = {"data": "synth-daytime", "name": "old_captions", "resume": True, "checkpoints": str(tmp_path)}
+    spec = model_spec("pix2pix")
+    assert train_cli_module.resolve_config(spec, given).word_dropout == 0.0
+    assert train_cli_module.resolve_config(spec, {**given, "word_dropout": 0.1}).word_dropout == 0.1
+    assert train_cli_module.resolve_config(spec, {**given, "resume": False, "name": "new"}).word_dropout == 0.05

@@ -7,6 +7,7 @@ for --resume, and the exported generators as .safetensors). Runs unchanged under
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -63,8 +64,13 @@ def resolve_config(spec, given: dict):
         known = ", ".join(presets) or "none"
         raise UsageError(f"unknown --preset {preset_name!r} for {spec.name}; presets: {known}")
     preset = presets.get(preset_name, {}) if preset_name else {}
-    changed = {k: (saved[k], v) for k, v in preset.items() if k in saved and saved[k] != v and k not in merged}
-    if changed:  # the run was started under an earlier version of the preset: it resumes as it was
+    # A run started under an earlier version of its preset resumes as it was; say so, for the settings
+    # the preset set then (not those the user chose over it) that it sets differently now.
+    record = recorded_preset(checkpoints / name) if saved and preset else None
+    was = record["settings"] if record and record["name"] == preset_name else {}
+    changed = {k: (was[k], v) for k, v in preset.items()
+               if k in was and was[k] != v and saved.get(k) == was[k] and k not in merged}
+    if changed and int(os.environ.get("RANK", "0")) == 0:
         info(f"note: {checkpoints / name} resumes with its own settings ({', '.join(f'{k} {old}' for k, (old, _) in changed.items())}); "
              f"--preset {preset_name} now means {', '.join(f'{k} {new}' for k, (_, new) in changed.items())}: "
              f"to train with those, pick another --name or remove {checkpoints / name}")
@@ -100,7 +106,7 @@ def saved_settings(spec, run_dir: Path) -> dict:
     except (OSError, ValueError) as e:
         problem = " ".join(str(e).split()) or type(e).__name__
     if problem is None:
-        return check_values(spec.config_class, saved, str(config_path))
+        return _as_started(spec, check_values(spec.config_class, saved, str(config_path)))
     if not state_path.exists():
         raise UsageError(f"{config_path} cannot be read ({problem}) and there is no {STATE_FILE} beside it to resume; "
                          "start a new run with another --name")
@@ -109,7 +115,26 @@ def saved_settings(spec, run_dir: Path) -> dict:
         raise UsageError(f"{config_path} cannot be read ({problem}), and {state_path} holds no copy of the settings; "
                          "start a new run with another --name")
     info(f"note: {config_path} cannot be read ({problem}); resuming with the settings saved in {state_path}")
-    return check_values(spec.config_class, saved, f"the settings in {state_path}")
+    return _as_started(spec, check_values(spec.config_class, saved, f"the settings in {state_path}"))
+
+
+def _as_started(spec, saved: dict) -> dict:
+    """Saved settings completed with the values of settings added since the run was started (e.g. an
+    older caption run had no word dropout), so that it resumes as it trained."""
+    return {**spec.config_class.SETTINGS_ADDED_LATER, **saved}
+
+
+def recorded_preset(run_dir: Path) -> dict | None:
+    """{"name", "settings"}: the preset a run was started with, as it was then (run.json)."""
+    import json
+
+    try:
+        record = json.loads((run_dir / "run.json").read_text()).get("preset")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(record, dict) and isinstance(record.get("name"), str) and isinstance(record.get("settings"), dict):
+        return record
+    return None
 
 
 @cli_entry(PROG)
@@ -197,6 +222,11 @@ def train(args) -> int:
                         "device": str(device), "world_size": dist.world_size, "torch": torch.__version__}
             if model.condition_record() is not None:
                 run_info["condition"] = model.condition_record()  # what label and word ids mean
+            started_with = recorded_preset(run_dir) if cfg.resume else None
+            if started_with is None and cfg.preset and not cfg.resume:
+                started_with = {"name": cfg.preset, "settings": spec.config_class.PRESETS[cfg.preset]}
+            if started_with is not None:
+                run_info["preset"] = started_with  # as the preset was when the run began
             atomic_write_json(run_info, run_dir / "run.json")
             log(f"{args.model} on {resolved.name} ({len(train_set)} training samples, {source} -> {target}); "
                 f"{precision.name} on {device}{f' x{dist.world_size} processes' if dist.enabled else ''}; run folder {run_dir}")

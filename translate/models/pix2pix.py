@@ -20,6 +20,7 @@ As in the reference implementation, D's loss is halved (D then learns a little s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -49,6 +50,8 @@ class Pix2PixConfig(TrainConfig):
                                       "the model never saw have a trained meaning")
     epochs: int = option(100, "epochs at the initial learning rate")
     epochs_decay: int = option(100, "epochs of linear decay to zero after those")
+
+    SETTINGS_ADDED_LATER: ClassVar[dict[str, object]] = {"word_dropout": 0.0}
 
     def validate(self) -> None:
         super().validate()

@@ -89,6 +89,9 @@ class TrainConfig:
 
     #: named bundles of settings a model offers (e.g. "quick": a small, fast CPU configuration)
     PRESETS: ClassVar[dict[str, dict]] = {}
+    #: settings introduced after runs were already being made, with the value that reproduces how those
+    #: runs trained: a resumed run whose saved settings lack one continues as it started
+    SETTINGS_ADDED_LATER: ClassVar[dict[str, object]] = {}
 
     def validate(self) -> None:
         for name in ("batch_size", "size", "d_steps", "log_every", "sample_every", "checkpoint_every", "spectral_every",
