@@ -342,3 +342,23 @@ def test_step_and_cosine_schedules_follow_their_formulas():
     assert cosine(0) == 1.0 and cosine(50) == pytest.approx(0.5) and cosine(100) == pytest.approx(0.0, abs=1e-12)
     assert cosine(25) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
     assert cosine(150) == pytest.approx(0.0, abs=1e-12)  # past the end it stays at zero
+
+
+@pytest.mark.slow
+def test_penalty_and_feature_matching_through_cross_rank_batch_norm_match_one_process(tmp_path):
+    # Two ranks with half the batch each, gradients averaged, against one process on the whole batch,
+    # in float64: checks the cross-rank all-reduce's backward (and its double backward, which the
+    # penalty needs) and the global-batch means of feature matching.
+    from tests.cross_rank_check import reference
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "tests.cross_rank_check", str(tmp_path / "grads.pt")]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = torch.load(tmp_path / "grads.pt", weights_only=True)
+    one = reference()
+    for term in ("penalty", "matching"):
+        assert any(g.abs().max() > 1e-3 for g in one[term])
+        for a, b in zip(two[term], one[term]):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)

@@ -187,17 +187,18 @@ def summed_over_ranks(x: torch.Tensor) -> torch.Tensor:
 
 
 def global_batch_mean(x: torch.Tensor) -> torch.Tensor:
-    """The mean over dim 0 of the batches of every rank together, in float32, differentiable.
+    """The mean over dim 0 of the batches of every rank together, in at least float32, differentiable.
 
     For terms that are not averages of per-sample losses (feature matching compares batch means):
     averaging each rank's gradient of its own batch's statistic is not the gradient of the global
     batch's. Through the differentiable all-reduce, each rank's backward receives the sum of every
     rank's (equal) upstream gradient, which the later gradient average divides back by the world size."""
+    x = x.to(torch.promote_types(x.dtype, torch.float32))  # bf16 in, float32 sums; float64 stays
     if not _is_active():
-        return x.float().mean(dim=0)
-    count = torch.tensor([float(x.shape[0])], device=x.device)
+        return x.mean(dim=0)
+    count = torch.tensor([float(x.shape[0])], device=x.device, dtype=x.dtype)
     dist.all_reduce(count)
-    return summed_over_ranks(x.float().sum(dim=0)) / count
+    return summed_over_ranks(x.sum(dim=0)) / count
 
 
 class CrossRankBatchNorm2d(nn.BatchNorm2d):
@@ -211,8 +212,8 @@ class CrossRankBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and _is_active()):
             return super().forward(x)
-        xf = x.float()
-        count = torch.tensor([float(x.shape[0] * x.shape[2] * x.shape[3])], device=x.device)
+        xf = x.to(torch.promote_types(x.dtype, torch.float32))
+        count = torch.tensor([float(x.shape[0] * x.shape[2] * x.shape[3])], device=x.device, dtype=xf.dtype)
         stats = torch.cat([count, xf.sum(dim=(0, 2, 3)), (xf * xf).sum(dim=(0, 2, 3))])
         stats = summed_over_ranks(stats)
         n = stats[0]
@@ -233,10 +234,13 @@ class CrossRankBatchNorm2d(nn.BatchNorm2d):
 
 
 def convert_batch_norm(module: nn.Module) -> nn.Module:
-    """Swap BatchNorm2d layers for `CrossRankBatchNorm2d` (the same state dict), on any device."""
+    """Swap BatchNorm2d layers for `CrossRankBatchNorm2d` (the same state dict, device and dtype)."""
     if type(module) is nn.BatchNorm2d:
+        like = next(iter(module.parameters()), None)
+        like = like if like is not None else module.running_mean
         new = CrossRankBatchNorm2d(
-            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
+            **({"device": like.device, "dtype": like.dtype} if like is not None else {}),
         )
         new.load_state_dict(module.state_dict())
         new.train(module.training)
