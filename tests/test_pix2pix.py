@@ -313,8 +313,15 @@ def test_word_dropout_gives_the_unknown_word_a_trained_meaning(word_dropout):
     model = Pix2Pix(tiny_config(word_dropout=word_dropout), spec, captions=captions).train()
     torch.manual_seed(0)
     batch = {"A": torch.rand(4, 3, 32, 32) * 2 - 1, "B": torch.rand(4, 3, 32, 32) * 2 - 1, "text": captions * 2}
-    loss, _ = model.g_loss(batch, model.generate(batch), StepContext())
+    out = model.generate(batch)
+    seen_by_d = []
+    d_condition = model.d_condition
+    model.d_condition = lambda condition, *rest: seen_by_d.append(condition) or d_condition(condition, *rest)
+    loss, _ = model.g_loss(batch, out, StepContext())
+    model.d_condition = d_condition
     loss.backward()
+    # D judges the fake under the caption G painted from, with the same words dropped
+    assert seen_by_d[0] is out["condition"]
     unk = 1
     for encoder in (model.G.condition_encoder, model.D_condition):
         grad = encoder.embedding.weight.grad

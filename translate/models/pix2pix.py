@@ -208,11 +208,20 @@ class Pix2Pix(TranslationModel):
             self.D(torch.cat([batch["A"], image], dim=1))
 
     def generate(self, batch):
-        return {"fake_B": self.G(batch["A"], self._condition_of(batch))}
+        condition = self._condition_of(batch)
+        out = {"fake_B": self.G(batch["A"], condition)}
+        if condition is not None:
+            out["condition"] = condition  # D judges this step's pairs under the caption G painted from
+        return out
+
+    def _step_condition(self, batch, out):
+        """The condition of this step as G read it (captions with this step's word dropout): D sees the
+        same, for the real and the generated pair."""
+        return out["condition"] if "condition" in out else self._condition_of(batch)
 
     def d_loss(self, batch, out, ctx: StepContext):
         A, real_B, fake_B = batch["A"], batch["B"], out["fake_B"]
-        c_vec = self.d_condition(self._condition_of(batch), A.shape[0], A.device) if self.conditioned else None
+        c_vec = self.d_condition(self._step_condition(batch, out), A.shape[0], A.device) if self.conditioned else None
         critic = self._critic(batch, c_vec)
         if not (self.conditioned and self.cfg.mismatch):
             loss, logs = self.adversary.d_loss(critic, real_B, fake_B, ctx)
@@ -226,7 +235,7 @@ class Pix2Pix(TranslationModel):
 
     def g_loss(self, batch, out, ctx: StepContext):
         fake_B = out["fake_B"]
-        c_vec = self.d_condition(self._condition_of(batch), fake_B.shape[0], fake_B.device) if self.conditioned else None
+        c_vec = self.d_condition(self._step_condition(batch, out), fake_B.shape[0], fake_B.device) if self.conditioned else None
         adversarial = self.adversary.g_loss(self._critic(batch, c_vec), fake_B, ctx)
         l1 = (fake_B.float() - batch["B"].float()).abs().mean()
         loss = adversarial + self.cfg.lambda_L1 * l1
