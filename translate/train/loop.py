@@ -350,11 +350,11 @@ def fit(
 
                 step += 1
                 interval_steps += 1
-                if (step % cfg.log_every == 0 or step == total_steps) and not dist.is_main:
-                    ddp.mean_over_ranks(means.pop())  # every rank takes part; rank 0 writes
-                elif step % cfg.log_every == 0 or step == total_steps:
+                log_step = step % cfg.log_every == 0 or step == total_steps
+                if log_step:
+                    values = ddp.mean_over_ranks(means.pop())  # every rank takes part; rank 0 writes
+                if log_step and dist.is_main:
                     elapsed = time.perf_counter() - interval_start
-                    values = ddp.mean_over_ranks(means.pop())
                     record = {
                         "step": step,
                         "epoch": epoch + 1,
