@@ -32,17 +32,15 @@ from translate.data.images import IMAGE_EXTENSIONS, list_images
 from translate.errors import UsageError
 
 
-def generator_multiple(generator) -> int:
-    from translate.nets.factory import required_multiple
-
-    return required_multiple(generator.architecture["name"])
-
-
-def generator_smallest(generator) -> int:
-    """The smallest height and width the generator takes (a multiple of its required multiple or not)."""
+def generator_size_rule(generator) -> tuple[int, int]:
+    """(the multiple its height and width must be, the smallest they may be)."""
     from translate.nets.generators import size_rule
 
-    return size_rule(generator.architecture["name"])[1]
+    return size_rule(generator.architecture["name"])
+
+
+def generator_multiple(generator) -> int:
+    return generator_size_rule(generator)[0]
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -68,7 +66,8 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 def pad_to_multiple(x: torch.Tensor, multiple: int, smallest: int = 1) -> tuple[torch.Tensor, tuple[int, int]]:
     """Padded on the bottom and right to multiples of `multiple` of at least `smallest`; with (H, W)."""
     h, w = x.shape[-2:]
-    ph, pw = (max(-(-n // multiple) * multiple, -(-smallest // multiple) * multiple) - n for n in (h, w))
+    least = math.ceil(smallest / multiple)
+    ph, pw = (max(math.ceil(n / multiple), least) * multiple - n for n in (h, w))
     if ph == 0 and pw == 0:
         return x, (h, w)
     # Reflection needs the pad to be smaller than the image; large pads (small images into unet_256)
@@ -95,7 +94,7 @@ def translate_tensor(generator, x: torch.Tensor, condition=None, autocast=None, 
     tile = resolve_tile(tile, x.shape[-2], x.shape[-1])
     if tile is not None:
         return translate_tiled(generator, x, condition, autocast, tile=tile, overlap=overlap, progress=progress)
-    padded, (h, w) = pad_to_multiple(x, generator_multiple(generator), generator_smallest(generator))
+    padded, (h, w) = pad_to_multiple(x, *generator_size_rule(generator))
     with (autocast or contextlib.nullcontext)():
         out = generator(padded, condition)
     return out.float()[..., :h, :w]
