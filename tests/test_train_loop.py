@@ -63,6 +63,23 @@ def test_resume_after_ctrl_c_continues_bit_for_bit(tmp_path):
     assert steps == list(range(1, 15)), "a resumed run's metrics continue without gaps or repeats"
 
 
+def test_sigterm_to_the_whole_job_saves_and_resumes(tmp_path):
+    # `timeout`, SLURM and systemd send SIGTERM to every process of the job, the DataLoader workers
+    # included: the run must still finish its step, save a checkpoint and exit cleanly.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    settings = {**QUIET, "workers": 1, "max_steps": 14, "batch_size": 2, "out": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "tests.toy_training", json.dumps({**settings, "terminate_group_at": 9})],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, start_new_session=True)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    first = torch.load(tmp_path / "final.pt", weights_only=True)
+    assert first["stopped_early"] and 0 < first["step"] < 14
+    assert (tmp_path / "state.pt").is_file()
+    done = subprocess.run([sys.executable, "-m", "tests.toy_training", json.dumps({**settings, "resume": True})],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert torch.load(tmp_path / "final.pt", weights_only=True)["step"] == 14
+
+
 def test_metrics_lines_hold_step_epoch_losses_and_timing(tmp_path):
     run_toy(tmp_path, max_steps=7, log_every=3)
     lines = read_metrics(tmp_path)

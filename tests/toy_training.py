@@ -19,13 +19,16 @@ from translate.models.base import Adversary, StepContext, TranslationModel
 class ToyPairs(torch.utils.data.Dataset):
     """Pairs (A, B = -A flipped) of 8x8 images whose random flip depends on (seed, epoch, index)."""
 
-    def __init__(self, n: int = 12, seed: int = 0, interrupt_at: int | None = None):
+    def __init__(self, n: int = 12, seed: int = 0, interrupt_at: int | None = None, terminate_group_at: int | None = None):
         g = torch.Generator().manual_seed(1234)
         self.images = torch.rand(n, 3, 8, 8, generator=g) * 2 - 1
         self.seed, self.epoch = seed, 0
         # Loading the interrupt_at-th sample (counting from 1, in this process) sends this process
         # SIGINT, as a user's Ctrl-C would.
         self.interrupt_at, self.loads = interrupt_at, 0
+        # Loading the terminate_group_at-th sample sends SIGTERM to this process's whole group (the
+        # DataLoader workers included), as `timeout`, SLURM or systemd would.
+        self.terminate_group_at = terminate_group_at
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -39,6 +42,8 @@ class ToyPairs(torch.utils.data.Dataset):
         self.loads += 1
         if self.loads == self.interrupt_at:
             os.kill(os.getpid(), signal.SIGINT)
+        if self.loads == self.terminate_group_at:
+            os.killpg(os.getpgrp(), signal.SIGTERM)
         a = self.images[i]
         if torch.rand((), generator=g) < 0.5:
             a = a.flip(-1)
@@ -94,6 +99,7 @@ def main(argv=None) -> int:
     norm = args.pop("norm", "instance")
     interrupt_at = args.pop("interrupt_at", None)
     interrupt_rank = args.pop("interrupt_rank", 0)
+    terminate_group_at = args.pop("terminate_group_at", None)
     cfg = TrainConfig(data="toy", objective=objective, **args)
     ctx = ddp.init_distributed("cpu")
     torch.manual_seed(cfg.seed)
@@ -102,12 +108,14 @@ def main(argv=None) -> int:
     if ctx.enabled and norm == "batch":
         model = ddp.convert_batch_norm(model)
     torch.use_deterministic_algorithms(True)
-    data = ToyPairs(interrupt_at=interrupt_at if ctx.rank == interrupt_rank else None)
+    data = ToyPairs(interrupt_at=interrupt_at if ctx.rank == interrupt_rank else None,
+                    terminate_group_at=terminate_group_at)
     result = fit(model, data, cfg, out, precision=resolve_precision(cfg.amp, torch.device("cpu")), dist=ctx, log=lambda *a: None)
     params = flat_parameters(model)
     gathered = ddp.all_gather_objects(params)
     if ctx.is_main:
-        torch.save({"params": params, "initial": initial, "all_ranks": gathered, "step": result.step}, out / "final.pt")
+        torch.save({"params": params, "initial": initial, "all_ranks": gathered, "step": result.step,
+                    "stopped_early": result.stopped_early}, out / "final.pt")
     ddp.shutdown_distributed()
     if ctx.enabled:
         ddp.leave_process(0)

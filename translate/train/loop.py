@@ -75,6 +75,24 @@ class StopRequest:
             signal.signal(sig, handler)
 
 
+def _worker_leaves_stopping_to_the_loop(worker_id: int) -> None:
+    """DataLoader worker start-up: the stop signals are the loop's to act on.
+
+    Ctrl-C reaches the terminal's whole process group, and `timeout`, SLURM, systemd and container
+    runtimes send SIGTERM to every process of a job. A worker that died of it would make the main
+    process fail with a traceback before it could save, losing the run's progress since the last
+    checkpoint. Workers ignore SIGINT and their first SIGTERM; the loop finishes its step, saves and
+    shuts them down. A second SIGTERM (PyTorch's and multiprocessing's terminate() of a worker that
+    does not exit) still ends the worker, and one whose main process has died exits on its own.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _end_on_the_next_sigterm)
+
+
+def _end_on_the_next_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
     out = {}
     for k, v in batch.items():
@@ -323,6 +341,7 @@ def fit(
         pin_memory=device.type == "cuda",
         drop_last=False,
         persistent_workers=cfg.workers > 0,
+        worker_init_fn=_worker_leaves_stopping_to_the_loop,
         # Worker seeds from a private generator: creating an iterator must not draw from the global
         # RNG stream, or a resumed run (which creates one mid-epoch) would diverge.
         generator=torch.Generator().manual_seed(cfg.seed),
