@@ -104,3 +104,20 @@ def test_a_resumed_log_keeps_its_history_up_to_the_checkpoint_and_hides_the_rest
     assert [(r["step"], r["loss"]) for r in lines] == [(s, 1.0) for s in (10, 20, 30, 40, 50)] + [(60, 2.0), (70, 2.0)]
     events = EventAccumulator(str(tmp_path / "tb")).Reload().Scalars("loss")
     assert [(e.step, e.value) for e in events] == [(s, 1.0) for s in (10, 20, 30, 40, 50)] + [(60, 2.0), (70, 2.0)]
+
+
+def test_a_run_measured_to_need_more_than_a_day_shows_its_hint_once(clock, capsys):
+    slow = Progress(total=200_000, initial=0, batch_images=1, plain_every_s=10.0, long_run_hint="try --preset quick")
+    fast = Progress(total=2_000, initial=0, batch_images=1, plain_every_s=10.0, long_run_hint="never shown")
+    for step in range(1, 200):  # one step per second: 200000 steps need 2.3 days, 2000 steps half an hour
+        clock.now += 1.0
+        slow.update(step)
+        fast.update(step)
+        err = capsys.readouterr().err
+        hints = [line for line in err.splitlines() if "more;" in line]
+        if step < Progress.HINT_AFTER_S:  # not from the warm-up alone
+            assert not hints
+        elif step == Progress.HINT_AFTER_S:
+            assert hints == ["at this speed the run needs about 2 days more; try --preset quick"]
+        else:
+            assert not hints  # once

@@ -231,8 +231,12 @@ def train(args) -> int:
             log(f"{args.model} on {resolved.name} ({len(train_set)} training samples, {source} -> {target}); "
                 f"{precision.name} on {device}{f' x{dist.world_size} processes' if dist.enabled else ''}; run folder {run_dir}")
         monitors = _spectral_monitors(model)
+        hint = None
+        if device.type == "cpu" and "quick" in spec.config_class.PRESETS and cfg.preset != "quick":
+            hint = (f"on a CPU, try the quick preset first (a smaller model, minutes to train): {PROG} {args.model} "
+                    f"--data {cfg.data} --preset quick --name {cfg.name}-quick; Ctrl-C stops this run, --resume continues it")
         result = fit(model, train_set, cfg, run_dir, precision=precision, dist=dist, sample_batch=sample_batch,
-                     spectral_monitors=monitors, log=log)
+                     spectral_monitors=monitors, log=log, long_run_hint=hint)
         if dist.is_main and cfg.export:
             for name, generator in model.exported_generators().items():
                 reverse = name.endswith("_B")

@@ -136,9 +136,16 @@ class Progress:
     #: weight of the newest interval in the smoothed rate (tqdm's default smoothing)
     SMOOTHING = 0.3
 
-    def __init__(self, total: int, initial: int, batch_images: int, enabled: bool = True, plain_every_s: float = 30.0):
+    #: a run whose remaining time, measured over this much of its training, exceeds LONG_RUN_S shows
+    #: `long_run_hint` once
+    HINT_AFTER_S = 60.0
+    LONG_RUN_S = 24 * 3600.0
+
+    def __init__(self, total: int, initial: int, batch_images: int, enabled: bool = True, plain_every_s: float = 30.0,
+                 long_run_hint: str | None = None):
         self.total, self.batch_images = total, batch_images
         self.enabled = enabled
+        self._hint = long_run_hint
         self._bar = None
         self._last_plain = 0.0
         self._plain_every_s = plain_every_s
@@ -161,6 +168,13 @@ class Progress:
         rate = (step - self._start_step) / elapsed if elapsed > 0 else 0.0
         if losses:
             self._losses = losses  # shown until the next logged step brings new ones
+        if self._hint and elapsed >= self.HINT_AFTER_S and rate > 0 and (self.total - step) / rate > self.LONG_RUN_S:
+            hint = f"at this speed the run needs {_format_days(((self.total - step) / rate))} more; {self._hint}"
+            self._hint = None
+            if self._bar is not None:
+                self._bar.write(hint, file=sys.stderr)
+            else:
+                print(hint, file=sys.stderr, flush=True)
         if self._bar is not None:
             rate = self._bar.format_dict.get("rate") or rate  # tqdm's smoothed rate, once it has one
             post = {"img/s": f"{rate * self.batch_images:.2f}"}
@@ -190,6 +204,11 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def _format_days(s: float) -> str:
+    days = s / 86400
+    return f"about {days:.0f} days" if days >= 2 else f"about {s / 3600:.0f} hours"
 
 
 def _format_seconds(s: float) -> str:

@@ -251,9 +251,11 @@ def fit(
     sample_batch: dict | None = None,
     spectral_monitors: dict | None = None,
     log=print,
+    long_run_hint: str | None = None,
 ) -> FitResult:
     """Train `model` on `train_set` as `cfg` says, writing into `run_dir`; resumes from its
-    checkpoint when cfg.resume is set. Returns where it stopped."""
+    checkpoint when cfg.resume is set. Returns where it stopped. `long_run_hint` is shown once if the
+    measured speed puts the end more than a day away."""
     device = precision.device
     run_dir = Path(run_dir)
     channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and device.type == "cuda")
@@ -348,7 +350,8 @@ def fit(
     )
     ctx = StepContext(step=step, d_scaler=d_opt.scaler)
     means = RunningMeans()
-    progress = Progress(total_steps, step, cfg.batch_size * dist.world_size, enabled=dist.is_main)
+    progress = Progress(total_steps, step, cfg.batch_size * dist.world_size, enabled=dist.is_main,
+                        long_run_hint=long_run_hint)
     model.train()
     start = time.perf_counter()
     interval_start, interval_steps = time.perf_counter(), 0
