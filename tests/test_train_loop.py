@@ -63,6 +63,22 @@ def test_resume_after_ctrl_c_continues_bit_for_bit(tmp_path):
     assert steps == list(range(1, 15)), "a resumed run's metrics continue without gaps or repeats"
 
 
+@pytest.mark.parametrize("before, after", [("off", "on"), ("on", "off")])
+def test_resume_in_another_memory_layout_continues_exactly(tmp_path, before, after):
+    # A CPU run continued on CUDA (channels_last under auto), or --channels-last changed on resume:
+    # the saved Adam moments must follow the parameters' layout (fused Adam reads flat memory).
+    settings = dict(max_steps=12, batch_size=4, lr=2e-3)
+    straight, _ = run_toy(tmp_path / "straight", channels_last=after, **settings)
+    _, first = run_toy(tmp_path / "resumed", data=ToyPairs(interrupt_at=4 * 5 + 1), channels_last=before, **settings)
+    assert first.stopped_early
+    resumed, _ = run_toy(tmp_path / "resumed", channels_last=after, resume=True, **settings)
+    torch.manual_seed(TrainConfig(data="toy").seed)
+    moved = (flat_parameters(straight) - flat_parameters(ToyModel())).abs().max()  # from the initial weights
+    # Rounding only (one layout against the other sums in another order); a moment applied to the
+    # wrong weight moved them by about a tenth of the whole training.
+    assert (flat_parameters(resumed) - flat_parameters(straight)).abs().max() < 1e-4 * moved
+
+
 def test_sigterm_to_the_whole_job_saves_and_resumes(tmp_path):
     # `timeout`, SLURM and systemd send SIGTERM to every process of the job, the DataLoader workers
     # included: the run must still finish its step, save a checkpoint and exit cleanly.
@@ -78,6 +94,31 @@ def test_sigterm_to_the_whole_job_saves_and_resumes(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert torch.load(tmp_path / "final.pt", weights_only=True)["step"] == 14
+
+
+def test_a_stop_logs_its_interval_and_the_resumed_run_starts_a_fresh_one(tmp_path):
+    torch.use_deterministic_algorithms(True)
+    run_toy(tmp_path / "each", max_steps=14, batch_size=2, log_every=1)
+    each = {m["step"]: m["loss_D"] for m in read_metrics(tmp_path / "each")}
+    run_toy(tmp_path / "run", data=ToyPairs(interrupt_at=17), max_steps=14, batch_size=2, log_every=4)  # stops at 9
+    run_toy(tmp_path / "run", max_steps=14, batch_size=2, log_every=4, resume=True)
+    lines = {m["step"]: m["loss_D"] for m in read_metrics(tmp_path / "run")}
+    intervals = {4: [1, 2, 3, 4], 8: [5, 6, 7, 8], 9: [9], 12: [10, 11, 12], 14: [13, 14]}
+    assert sorted(lines) == sorted(intervals), "step 9 (the stop) has its line; no step goes unlogged"
+    for step, steps in intervals.items():
+        assert lines[step] == pytest.approx(sum(each[s] for s in steps) / len(steps), rel=1e-5)
+
+
+def test_a_fresh_start_in_a_crashed_runs_folder_shows_only_its_own_curves(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_toy(tmp_path, max_steps=6, tensorboard=True)
+    (tmp_path / "state.pt").unlink()  # as if it had crashed before its first checkpoint
+    run_toy(tmp_path, max_steps=3, tensorboard=True, seed=1)
+    lines = {m["step"]: m["loss_D"] for m in read_metrics(tmp_path)}
+    shown = {e.step: e.value for e in EventAccumulator(str(tmp_path / "tensorboard")).Reload().Scalars("loss_D")}
+    assert sorted(shown) == sorted(lines) == [1, 2, 3]
+    assert shown == pytest.approx(lines)  # the second run's values, not the first's
 
 
 def test_metrics_lines_hold_step_epoch_losses_and_timing(tmp_path):
@@ -349,6 +390,26 @@ def test_cross_rank_batch_norm_is_batch_norm_and_carries_the_gradient_penalty(tm
     for a, b in zip(crossed[1], plain[1]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(crossed[2], plain[2], rtol=1e-5, atol=1e-6)
+
+
+def test_cross_rank_batch_norm_keeps_the_variance_of_activations_far_from_zero(tmp_path, monkeypatch):
+    # float32 activations of mean 100 and spread 1: the statistics must be as good as one process's.
+    import torch.distributed as dist
+
+    import translate.train.distributed as ddp
+
+    x = 100 + torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    exact = x.double().var(dim=(0, 2, 3), unbiased=True)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'init'}", rank=0, world_size=1)
+    try:
+        monkeypatch.setattr(ddp, "_is_active", lambda: True)
+        norm = ddp.convert_batch_norm(nn.BatchNorm2d(3, momentum=1.0))
+        y = norm(x)
+    finally:
+        dist.destroy_process_group()
+    torch.testing.assert_close(norm.running_var.double(), exact, rtol=1e-5, atol=0)
+    reference = torch.nn.functional.batch_norm(x.double(), None, None, training=True, eps=norm.eps)
+    torch.testing.assert_close(y.double(), reference, rtol=0, atol=1e-4)
 
 
 def test_step_and_cosine_schedules_follow_their_formulas():

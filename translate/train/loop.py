@@ -27,7 +27,7 @@ from translate.data.datasets import EpochSampler
 from translate.errors import UsageError
 from translate.models.base import StepContext, TranslationModel, detached, set_requires_grad
 from translate.train import distributed as ddp
-from translate.train.batchnorm import refresh_batch_norm
+from translate.train.batchnorm import batch_norm_layers, refresh_batch_norm
 from translate.train.checkpoint import (atomic_torch_save, capture_rng_state, load_resume_state, read_state,
                                        restore_rng_state)
 from translate.train.config import TrainConfig, config_to_dict
@@ -159,6 +159,7 @@ class _Optimization:
         settings = [{k: v for k, v in group.items() if k != "params"} for group in self.optimizer.param_groups]
         base_lrs = list(self.scheduler.base_lrs)
         self.optimizer.load_state_dict(state["optimizer"])
+        self._match_parameter_layouts()
         self.scheduler.load_state_dict(state["scheduler"])
         self.scheduler.base_lrs = base_lrs
         for group, kept, base, schedule in zip(self.optimizer.param_groups, settings, base_lrs,
@@ -168,6 +169,18 @@ class _Optimization:
         self.lr_used = self.optimizer.param_groups[0]["lr"]
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+
+    def _match_parameter_layouts(self) -> None:
+        """Loaded moments keep the memory layout of the run that saved them; fused Adam reads parameter,
+        gradient and moments as flat memory, so a run saved contiguous (CPU) and resumed channels_last
+        (CUDA, or --channels-last on), or the other way round, would update each weight with another
+        one's moments. Give every moment its parameter's layout."""
+        for group in self.optimizer.param_groups:
+            for param in group["params"]:
+                state = self.optimizer.state.get(param, {})
+                for key, value in state.items():
+                    if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                        state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def train_step(model: TranslationModel, batch: dict, d_opt: _Optimization, g_opt: _Optimization,
@@ -372,7 +385,9 @@ def fit(
 
                 step += 1
                 interval_steps += 1
-                log_step = step % cfg.log_every == 0 or step == total_steps
+                stopping = ddp.any_rank(stop.requested, device)
+                # A stop logs the steps since the last line: a resumed run starts a fresh interval.
+                log_step = step % cfg.log_every == 0 or step == total_steps or stopping
                 if log_step:
                     values = ddp.mean_over_ranks(means.pop())  # every rank takes part; rank 0 writes
                 if log_step and dist.is_main:
@@ -400,7 +415,7 @@ def fit(
                     progress.update(step)
                 if step % cfg.sample_every == 0 and step < total_steps:
                     write_samples()
-                if ddp.any_rank(stop.requested, device):
+                if stopping:
                     stopped_early = step < total_steps
                     break
                 if step % cfg.checkpoint_every == 0 and step < total_steps:
@@ -411,6 +426,10 @@ def fit(
                 break
         if not stopped_early:
             # Inference statistics for batch norm from the final weights (no-op without batch norm).
+            # The trained weights are saved first: a crash or a second Ctrl-C in those passes loses
+            # nothing, and a resume at the last step redoes only them.
+            if cfg.bn_refresh_batches > 0 and batch_norm_layers(model.g_modules()):
+                save_checkpoint()
             sampler.set_epoch(0)
             batches = (_to_device(b, device, channels_last) for b in loader)
             used = refresh_batch_norm(model, batches, cfg.bn_refresh_batches, precision.autocast)
