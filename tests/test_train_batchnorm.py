@@ -116,3 +116,21 @@ def test_the_refresh_leaves_training_exactly_as_it_was(tmp_path):
     refreshed = _fit_toy(tmp_path / "refreshed")
     for (name, a), b in zip(plain.named_parameters(), refreshed.parameters()):
         assert torch.equal(a, b), name
+
+
+def test_an_interrupted_refresh_loses_no_training(tmp_path, monkeypatch):
+    import translate.train.loop as loop
+
+    def second_ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "refresh_batch_norm", second_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        _fit_toy(tmp_path / "run")
+    state = torch.load(tmp_path / "run" / "state.pt", weights_only=False)
+    assert state["step"] == state["total_steps"] == 5  # the trained weights were saved before the refresh
+    monkeypatch.undo()
+    resumed = _fit_toy(tmp_path / "run", resume=True)  # redoes only the end-of-run work
+    straight = _fit_toy(tmp_path / "straight")
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name

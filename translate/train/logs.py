@@ -77,8 +77,9 @@ class TensorBoard:
             from torch.utils.tensorboard import SummaryWriter
 
             # A resumed run trains the steps after its checkpoint again: purge_step hides what the
-            # interrupted run had logged for them, as metrics.jsonl drops those lines.
-            self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=resumed_at + 1 if resumed_at else None)
+            # interrupted run had logged for them, as metrics.jsonl drops those lines. A fresh start
+            # (in a folder whose earlier run crashed before its first checkpoint) hides all of it.
+            self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=resumed_at + 1)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         if self._writer is None:
