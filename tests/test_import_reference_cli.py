@@ -138,3 +138,38 @@ def test_download_model_removes_a_file_that_is_not_a_generator(tmp_path, capsys,
 def test_download_model_unknown_name_suggests_one(tmp_path, capsys):
     assert data_main(["download-model", "style_vangog", "--root", str(tmp_path)]) == 2
     assert "did you mean style_vangogh" in capsys.readouterr().err
+
+
+def test_a_published_b2a_model_is_evaluated_in_its_direction(tmp_path, capsys, model_server):
+    # pix2pix's facades_label2photo translates facades' B (labels) into A (photos): its card says so,
+    # and translate-eval feeds it labels and scores against photos.
+    from PIL import Image
+
+    from translate.cli.eval import main as eval_main
+
+    buffer = io.BytesIO()
+    reference_pth(buffer, kind="unet")
+    published = lookup_pretrained("pix2pix/facades_label2photo")
+    model_server.files[published.url[len(OFFICIAL_HOST):]] = buffer.getvalue()
+    assert data_main(["download-model", "pix2pix/facades_label2photo", "--root", str(tmp_path / "models"),
+                      "--mirror", model_server.url]) == 0
+    model = tmp_path / "models" / "pix2pix" / "facades_label2photo.safetensors"
+    card = read_metadata(model)["card"]
+    assert (card["translates"], card["source"], card["target"]) == ("b2a", "label", "photo")
+
+    g = torch.Generator().manual_seed(0)
+    (tmp_path / "facades" / "test").mkdir(parents=True)
+    photos, labels = torch.rand(2, 3, 256, 256, generator=g), torch.rand(2, 3, 256, 256, generator=g).round()
+    for i in range(2):
+        side_by_side = torch.cat([photos[i], labels[i]], dim=-1)  # A (photo) | B (label)
+        Image.fromarray((side_by_side * 255).round().byte().permute(1, 2, 0).numpy()).save(tmp_path / "facades" / "test" / f"{i}.png")
+    capsys.readouterr()
+    assert eval_main(["--model", str(model), "--data", str(tmp_path / "facades"), "--split", "test", "--json",
+                      "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["direction"] == "b2a"
+    generator = load_generator(model)
+    photos, labels = (photos * 255).round() / 255, (labels * 255).round() / 255  # as saved
+    with torch.no_grad():
+        painted = (generator(labels * 2 - 1) + 1) / 2
+    assert result["model"]["l1"] == pytest.approx((painted - photos).abs().mean().item(), rel=1e-3)

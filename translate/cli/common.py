@@ -72,10 +72,14 @@ def info(*parts) -> None:
 
 
 def domain_names(data: str) -> tuple[str, str]:
-    """Domain names read from a dataset name of the form x2y ('photo2vangogh' -> photo, vangogh), else A, B."""
+    """Domain names read from a dataset name of the form x2y ('photo2vangogh' -> photo, vangogh), else
+    the registry's for its sets without one ('facades' -> photo, label), else A, B."""
     from pathlib import Path
 
-    name = Path(data.rstrip("/")).name
+    from translate.data.registry import lookup_dataset
+
+    full = Path(data.rstrip("/")).name
+    name = full
     for prefix in ("synth-", "cyclegan-"):
         if name.startswith(prefix):
             name = name[len(prefix):]
@@ -83,4 +87,8 @@ def domain_names(data: str) -> tuple[str, str]:
         a, b = name.split("2")
         if a and b:
             return a, b
+    found = lookup_dataset(full)
+    if found is not None:
+        entry, swap = found
+        return (entry.domain_b, entry.domain_a) if swap else (entry.domain_a, entry.domain_b)
     return "A", "B"

@@ -46,7 +46,8 @@ def card_for(model, url: str) -> dict:
 
     a, b = domain_names(model.dataset)
     source, target = (a, b) if model.direction == "a2b" else (b, a)
-    return {"model": model.family, "role": "G", "translates": "a2b", "source": source, "target": target,
+    # `translates` is relative to `dataset`, as for a trained run: translate-eval opens the set that way.
+    return {"model": model.family, "role": "G", "translates": model.direction, "source": source, "target": target,
             "dataset": model.dataset, "description": f"{model.description}; published by the CycleGAN/pix2pix "
             f"authors as {model.name}.pth", "run": f"{model.family}/{model.name}",
             "origin": {"kind": "reference-pth", "url": url, "name": f"{model.family}/{model.name}"}}
