@@ -136,10 +136,12 @@ def test_unpaired_data_cannot_be_read_paired(tmp_path):
         open_dataset(tmp_path, "train", pairing="paired")
 
 
-def test_colorization_layout_gives_gray_a(tmp_path, monkeypatch):
+@pytest.mark.parametrize("given", ["name", "path"])
+def test_colorization_layout_gives_gray_a(tmp_path, monkeypatch, given):
     write_image(tmp_path / "datasets" / "mini_colorization" / "train" / "0.png", pattern(16, 16, 1))
-    resolved = resolve_dataset("mini_colorization", root=tmp_path / "datasets", download=False)
-    assert resolved.layout == "colorization" and resolved.paired
+    data = "mini_colorization" if given == "name" else str(tmp_path / "datasets" / "mini_colorization")
+    resolved = resolve_dataset(data, root=tmp_path / "datasets", download=False)
+    assert resolved.layout == "colorization" and resolved.paired  # not side-by-side pairs, by path too
     sample = open_dataset(resolved, "train", transform=EXACT)[0]
     gray = _pixels(sample["A"])
     assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()

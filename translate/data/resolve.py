@@ -238,6 +238,13 @@ def _looks_like_path(data: str) -> bool:
     return any(sep in data for sep in ("/", "\\", os.sep)) or data.startswith((".", "~"))
 
 
+def _registry_layout(folder: Path) -> str | None:
+    """The colorization layout for a folder named like a registry colorization set (its train/ of colour
+    photos looks exactly like side-by-side pairs); None: detect the layout from the folder."""
+    found = lookup_dataset(folder.resolve().name)
+    return "colorization" if found is not None and found[0].kind == "colorization" else None
+
+
 def resolve_dataset(
     data: str | os.PathLike,
     *,
@@ -260,7 +267,7 @@ def resolve_dataset(
         if (direct / SYNTHETIC_PARTIAL).exists():
             raise UsageError(f"{direct} holds a synthetic set whose writing was interrupted (it has {SYNTHETIC_PARTIAL}); "
                              "write it again (translate-data sample NAME --out DIR) or pass another folder")
-        return _describe_folder(direct.name or text, direct, "path")
+        return _describe_folder(direct.name or text, direct, "path", layout=_registry_layout(direct))
 
     synth = lookup_synthetic(text)
     if synth is not None:
@@ -297,7 +304,7 @@ def resolve_dataset(
         return _describe_folder(text, folder, "registry", swap=swap, canonical=entry.name, layout=layout)
 
     if not _looks_like_path(text) and (root / text).is_dir():
-        return _describe_folder(text, root / text, "path")
+        return _describe_folder(text, root / text, "path", layout=_registry_layout(root / text))
     if _looks_like_path(text):
         raise UsageError(f"no folder {text}; pass an existing dataset folder, a registry name or a synth-* name")
     raise UsageError(
