@@ -116,6 +116,36 @@ def test_reduced_jpeg_decoding_keeps_the_requested_size(tmp_path):
     assert reduced.shape[0] < 800  # decoded at 1/2 scale
 
 
+@pytest.mark.parametrize("width, reduced", [(1184, True), (1181, False), (1183, False)])
+def test_reduced_jpeg_decoding_keeps_the_geometry(tmp_path, width, reduced):
+    # libjpeg rounds a scaled size up: at a width that is not a multiple of the scale, the last column
+    # stands for a partial block and the picture comes out stretched (an edge 0.67 px off at 256 px).
+    from translate.data.transforms import resize_image
+
+    image = np.zeros((width, width, 3), np.uint8)
+    image[:, width - 120:] = 255
+    path = _save(tmp_path, Image.fromarray(image), name="bar.jpg", quality=100)
+    full, fast = load_rgb(path), load_rgb(path, min_size=(256, 256))
+    assert (fast.shape[1] < width) == reduced
+    edges = []
+    for decoded in (full, fast):
+        row = resize_image(decoded, 256, 256)[128, :, 0].astype(float)
+        i = int(np.argmax(row > 127.5))
+        edges.append(i - 1 + (127.5 - row[i - 1]) / (row[i] - row[i - 1]))  # where the bar starts, sub-pixel
+    assert edges[1] == pytest.approx(edges[0], abs=0.05)
+
+
+def test_reduced_decoding_of_a_side_by_side_jpeg_keeps_b_out_of_a(tmp_path):
+    from translate.data.images import load_side_by_side, split_halves
+
+    half = 1151  # A|B 2302 wide: 1/2 scale would give a 575.5-column half; libjpeg's last one mixes A and B
+    image = np.zeros((half, 2 * half, 3), np.uint8)
+    image[:, :half] = 255
+    path = _save(tmp_path, Image.fromarray(image), name="ab.jpg", quality=100)
+    a, b = split_halves(load_side_by_side(path, min_size=(2 * 286, 286)))
+    assert a[:, -1].min() >= 250 and b[:, 0].max() <= 5
+
+
 def test_unreadable_file_is_a_usage_error_naming_it(tmp_path):
     path = tmp_path / "broken.png"
     path.write_bytes(b"not an image")

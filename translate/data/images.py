@@ -143,23 +143,36 @@ def upright_size(image: Image.Image) -> tuple[int, int]:
     return (image.height, image.width) if orientation in _TRANSPOSING_ORIENTATIONS else (image.width, image.height)
 
 
-def _request_reduced_decode(image: Image.Image, min_size: tuple[int, int]) -> None:
-    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale while both sides stay >= min_size (width, height)."""
+def _request_reduced_decode(image: Image.Image, min_size: tuple[int, int], halves: bool = False) -> None:
+    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale while both sides stay >= min_size (width, height).
+
+    Only scales that divide both sides (and, for an A|B image, each half's width): libjpeg rounds a
+    scaled size up, and the last row or column then stands for a partial block padded by the encoder,
+    which stretches the picture by up to (s - 1) / s pixels and, at the middle of an A|B image,
+    mixes B into A's last column. Other sizes decode at full resolution."""
     width, height = min_size
     try:
         orientation = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
     except Exception:  # a damaged EXIF block must not stop the image from loading
         orientation = 1
-    if orientation in _TRANSPOSING_ORIENTATIONS:
+    turned = orientation in _TRANSPOSING_ORIENTATIONS
+    if turned:
         width, height = height, width
-    image.draft("RGB", (max(1, int(width)), max(1, int(height))))
+    upright_width = image.height if turned else image.width
+    for scale in (8, 4, 2):
+        fits = image.width // scale >= width and image.height // scale >= height
+        exact = image.width % scale == 0 and image.height % scale == 0 and (not halves or upright_width % (2 * scale) == 0)
+        if fits and exact:
+            image.draft("RGB", (image.width // scale, image.height // scale))
+            return
 
 
-def load_rgb(path: str | os.PathLike, *, min_size: tuple[int, int] | None = None) -> np.ndarray:
+def load_rgb(path: str | os.PathLike, *, min_size: tuple[int, int] | None = None, halves: bool = False) -> np.ndarray:
     """Read an image file as a (H, W, 3) uint8 RGB array, upright (EXIF orientation applied).
 
     min_size: (width, height) the image will at least be resized to afterwards; JPEGs may then be
-    decoded at a reduced scale that still covers it. None decodes at full resolution.
+    decoded at a reduced scale that still covers it. None decodes at full resolution. halves: the image
+    is an A|B pair (a reduced decode must keep the halves apart).
     """
     try:
         with Image.open(path) as image:
@@ -168,7 +181,7 @@ def load_rgb(path: str | os.PathLike, *, min_size: tuple[int, int] | None = None
             if image.width * image.height > MAX_IMAGE_PIXELS:
                 raise Image.DecompressionBombError(path)
             if min_size is not None and image.format == "JPEG":
-                _request_reduced_decode(image, min_size)
+                _request_reduced_decode(image, min_size, halves)
             upright = ImageOps.exif_transpose(image)
             return to_rgb_array(upright if upright is not None else image)
     except Image.DecompressionBombError:
@@ -201,12 +214,8 @@ def split_halves(array: np.ndarray, path: str | os.PathLike = "") -> tuple[np.nd
 
 
 def load_side_by_side(path: str | os.PathLike, *, min_size: tuple[int, int] | None = None) -> np.ndarray:
-    """load_rgb for an A|B image, checked to split evenly (`split_halves`). A reduced JPEG decode can
-    round an even width up to an odd one (libjpeg rounds scaled sizes up): the file is then decoded
-    again at full size, so only a file that is itself of odd width is refused."""
-    image = load_rgb(path, min_size=min_size)
-    if image.shape[1] % 2 and min_size is not None:
-        image = load_rgb(path)
+    """load_rgb for an A|B image, checked to split evenly (`split_halves`)."""
+    image = load_rgb(path, min_size=min_size, halves=True)
     split_halves(image, path)
     return image
 
