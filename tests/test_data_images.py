@@ -48,6 +48,14 @@ def test_gray_with_alpha_is_composited_on_white(tmp_path):
     np.testing.assert_array_equal(out[0], [[50, 50, 50], [255, 255, 255]])
 
 
+@pytest.mark.parametrize("mode, colour", [("L", 7), ("RGB", (7, 8, 9))])
+def test_a_transparent_colour_of_a_gray_or_rgb_png_is_white(tmp_path, mode, colour):
+    image = Image.new(mode, (2, 1), colour)
+    image.putpixel((1, 0), 200 if mode == "L" else (200, 100, 50))
+    loaded = load_rgb(_save(tmp_path, image, name=f"{mode}.png", transparency=colour))  # tRNS chunk
+    np.testing.assert_array_equal(loaded[0], [[255, 255, 255], [200, 200, 200] if mode == "L" else [200, 100, 50]])
+
+
 def test_palette_image_uses_its_colours_and_transparency(tmp_path):
     palette = Image.new("P", (2, 1))
     palette.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)

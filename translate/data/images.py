@@ -9,7 +9,7 @@ Every image leaves `load_rgb` as a (H, W, 3) uint8 array in RGB order. The conve
 | I;16 (16-bit gray)  | round(v / 257): 65535 maps to 255, 257*k to exactly k. PIL's own convert("L") clips instead |
 | I (32-bit int)      | read as 16-bit values (clipped to 0..65535), then as I;16                    |
 | F (32-bit float)    | taken as [0, 1] when no value exceeds 1, else as [0, 255]; clipped            |
-| RGBA, LA, PA, P with transparency | composited on white (see below)                                |
+| RGBA, LA, PA; P, L, RGB with a transparent colour (tRNS) | composited on white (see below)       |
 | P (palette)         | its palette colours                                                          |
 | CMYK                | R = (255 - C)(255 - K) / 255, and likewise for G (M) and B (Y)               |
 | others (YCbCr, ...) | PIL's convert("RGB")                                                         |
@@ -105,6 +105,11 @@ def _sixteen_bit_to_eight(values: np.ndarray) -> np.ndarray:
 def to_rgb_array(image: Image.Image) -> np.ndarray:
     """Convert a PIL image of any common mode to a (H, W, 3) uint8 RGB array (see the module table)."""
     mode = image.mode
+    if mode in ("RGB", "L") and "transparency" in image.info:
+        # A PNG's tRNS chunk: one colour of a gray or RGB image is transparent, composited on white as
+        # an alpha channel would be.
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.uint8)
+        return _composite_on_white(rgba[..., :3], rgba[..., 3])
     if mode == "RGB":
         return np.asarray(image, dtype=np.uint8)
     if mode == "L":
