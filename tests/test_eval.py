@@ -30,6 +30,18 @@ def test_an_unpaired_test_set_with_more_b_than_a_scores_each_test_image_once(tmp
     assert result.model["l1"] == pytest.approx(expected, rel=1e-5)
 
 
+def test_a_split_with_truth_for_some_images_only_is_refused_in_one_line(tmp_path, capsys):
+    from translate.cli.eval import main as eval_main
+
+    root = make_unaligned(tmp_path / "set", {"trainA": 1, "trainB": 1, "testA": 3, "testB": 1}, size=(32, 32),
+                          truth=True)
+    (root / "testA_truth" / "001.png").unlink()
+    model = tiny_generator_file(tmp_path / "G.safetensors")
+    assert eval_main(["--model", str(model), "--data", str(root), "--size", "32", "--json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "1 of 3 images have no ground truth" in err and "001.png" in err
+
+
 def test_the_wrong_conditions_of_the_control_always_mean_something_else():
     from translate.eval.evaluate import wrong_conditions
 

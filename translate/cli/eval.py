@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from translate.data import TransformConfig, check_dataset, open_dataset, resolve_dataset
-    from translate.eval.evaluate import conditions_of, discriminator_matching, evaluate, load_trained_model
+    from translate.eval.evaluate import (conditions_of, discriminator_matching, evaluate, load_trained_model,
+                                         target_key)
     from translate.infer import generator_multiple
     from translate.io.generator_file import find_generators, load_generator, pick_generator, read_metadata
     from translate.train.precision import resolve_device, resolve_precision
@@ -70,6 +71,7 @@ def main(argv=None) -> int:
                            transform=TransformConfig(size=size, multiple=multiple), train=False, limit=args.limit)
     check_dataset(dataset, skip_bad=args.skip_bad_images, what=f"{resolved.name}'s {args.split} split", log=info)
     conditions_of(generator, dataset)  # a conditioned model on data without conditions: refused here
+    target_key(dataset)  # and data without targets or with some missing
     info(f"scoring {path.name} on {len(dataset)} {args.split} images of {resolved.name} at {size} px")
     result = evaluate(generator, dataset, reverse=reverse, batch_size=args.batch_size, device=device,
                       autocast=precision.autocast).to_dict()

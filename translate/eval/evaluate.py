@@ -13,6 +13,7 @@ unpaired sets, `testA_truth/`). Every score comes with baselines a model must be
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
@@ -43,6 +44,12 @@ def target_key(dataset) -> str:
     if dataset.pairing == "paired":
         return "B"
     if getattr(dataset, "has_truth", False):
+        missing = [e.a.path for e in dataset.entries if e.b_truth is None]
+        if missing:
+            first = Path(missing[0])
+            raise UsageError(f"{len(missing)} of {len(dataset.entries)} images have no ground truth (first: {first}); "
+                             f"add a file of the same name to {first.parent.name}_truth/ for each, or move them out "
+                             "of the split")
         return "B_truth"
     raise UsageError("this split has neither paired targets nor ground truth (testA_truth/); nothing to score against")
 
@@ -156,7 +163,6 @@ def load_trained_model(run_dir, generator_file):
     """The whole trained model of a run folder (networks and discriminators), from config.json and
     state.pt, built with the exported generator's condition so that vocabularies match."""
     import json
-    from pathlib import Path
 
     from translate.io.generator_file import ConditionSpec, read_metadata
     from translate.models import model_spec
