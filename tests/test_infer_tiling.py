@@ -163,3 +163,15 @@ def test_images_thinner_than_the_network_takes_are_padded_up_to_it(tmp_path, nam
         x = torch.rand(1, 3, height, width) * 2 - 1
         out = translate_tensor(generator, x)
         assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_tiled_translation_of_a_tensor_stays_on_its_device(norm):
+    # The meta device stands in for a GPU: nothing of the input may be copied to the CPU on the way
+    # (the whole-image statistics pass, the tiles, the blended output).
+    from translate.io.generator_file import TranslationGenerator
+    from translate.nets.generators import ResnetGenerator
+
+    generator = TranslationGenerator(ResnetGenerator(ngf=4, n_blocks=1, norm=norm)).eval().to("meta")
+    x = torch.empty(1, 3, 64, 64, device="meta")
+    assert translate_tensor(generator, x, tile=32, overlap=8).device.type == "meta"

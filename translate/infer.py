@@ -93,7 +93,8 @@ def translate_tensor(generator, x: torch.Tensor, condition=None, autocast=None, 
     (see `translate_tiled`); "auto" tiles with DEFAULT_TILE when H * W exceeds AUTO_TILE_PIXELS."""
     tile = resolve_tile(tile, x.shape[-2], x.shape[-1])
     if tile is not None:
-        return translate_tiled(generator, x, condition, autocast, tile=tile, overlap=overlap, progress=progress)
+        return translate_tiled(generator, x, condition, autocast, tile=tile, overlap=overlap, device=x.device,
+                               progress=progress)
     padded, (h, w) = pad_to_multiple(x, *generator_size_rule(generator))
     with (autocast or contextlib.nullcontext)():
         out = generator(padded, condition)
@@ -253,15 +254,18 @@ def translate_tiled(generator, x: torch.Tensor | np.ndarray, condition=None, aut
             translate_tensor(generator, _downscaled(x, statistics_pixels).to(device), condition, autocast)
         normalisation = norms.apply()
     ys, xs = tile_starts(height, tile, overlap, multiple), tile_starts(width, tile, overlap, multiple)
-    wy, wx = tile_weights(ys, tile, height), tile_weights(xs, tile, width)
+    # A tensor's translation stays on its device; an image's is gathered on the CPU (it may be huge).
+    out_device = torch.device("cpu") if from_uint8 else x.device
+    wy = [w.to(out_device) for w in tile_weights(ys, tile, height)]
+    wx = [w.to(out_device) for w in tile_weights(xs, tile, width)]
     # The tiles form a grid and every weight is a product wy * wx, so the weights' sum is the outer
     # product of the per-axis sums: no full-size weight image is needed.
-    sum_y, sum_x = torch.zeros(height), torch.zeros(width)
+    sum_y, sum_x = torch.zeros(height, device=out_device), torch.zeros(width, device=out_device)
     for y0, w in zip(ys, wy):
         sum_y[y0:y0 + len(w)] += w
     for x0, w in zip(xs, wx):
         sum_x[x0:x0 + len(w)] += w
-    out = torch.zeros(batch, 3, height, width)
+    out = torch.zeros(batch, 3, height, width, device=out_device)
     total, done = len(ys) * len(xs), 0
     with normalisation:
         for y0, weight_y in zip(ys, wy):
@@ -270,7 +274,7 @@ def translate_tiled(generator, x: torch.Tensor | np.ndarray, condition=None, aut
                 if from_uint8:
                     piece = to_tensor(x[y0:y1, x0:x1]).to(device)
                 else:
-                    piece = x[..., y0:y1, x0:x1]
+                    piece = x[..., y0:y1, x0:x1].to(device)
                 result = translate_tensor(generator, piece, condition, autocast).to(out.device)
                 out[..., y0:y1, x0:x1] += result * (weight_y[:, None] * weight_x[None, :])
                 done += 1
