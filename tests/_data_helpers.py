@@ -104,13 +104,15 @@ class FileServer:
     """An HTTP server on 127.0.0.1 (ephemeral port) serving in-memory files, with Range support.
 
     files: url path -> bytes. `cut_after[path] = n` makes the next response for path stop after n
-    bytes of the body (announcing the full length), once. `no_range` ignores Range headers.
+    bytes of the body (announcing the full length), once. `no_range` ignores Range headers;
+    `range_shift` answers a Range request with the part that starts that many bytes off, once.
     """
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.cut_after: dict[str, int] = {}
         self.no_range = False
+        self.range_shift = 0
         self.requests: list[tuple[str, str | None]] = []
         server = self
 
@@ -127,7 +129,8 @@ class FileServer:
                     return
                 start = 0
                 if range_header and not server.no_range:
-                    start = int(range_header.split("=")[1].split("-")[0])
+                    start = int(range_header.split("=")[1].split("-")[0]) + server.range_shift
+                    server.range_shift = 0
                     if start >= len(body):
                         self.send_response(416)
                         self.send_header("Content-Range", f"bytes */{len(body)}")

@@ -164,6 +164,16 @@ def test_resume_starts_over_when_the_server_ignores_ranges(tmp_path, server):
     assert (tmp_path / "file.bin").read_bytes() == payload
 
 
+def test_resume_starts_over_when_the_server_sends_another_part(tmp_path, server):
+    payload = bytes(range(256)) * 40
+    server.files["/file.bin"] = payload
+    (tmp_path / "file.bin.part").write_bytes(payload[:1000])
+    server.range_shift = -200  # asked for bytes 1000-, it sends 800- (a 206 that does not continue the .part)
+    download_file(server.url + "/file.bin", tmp_path / "file.bin", progress=False)
+    assert (tmp_path / "file.bin").read_bytes() == payload
+    assert server.requests[-1] == ("/file.bin", None)  # the second request asked for the whole file
+
+
 def test_size_and_checksum_checks_remove_a_wrong_file(tmp_path, server):
     server.files["/file.bin"] = b"abc"
     with pytest.raises(UsageError, match="3 bytes where 4 were expected"):

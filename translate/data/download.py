@@ -97,6 +97,12 @@ def _progress_bar(total: int | None, initial: int, description: str, enabled: bo
     )
 
 
+def _range_start(response) -> int | None:
+    """The first byte of a 206 reply's Content-Range, or None."""
+    match = re.match(r"bytes (\d+)-\d+/(\d+|\*)", response.headers.get("Content-Range", ""))
+    return int(match.group(1)) if match else None
+
+
 def _open(url: str, start: int, timeout: float):
     headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
     if start:
@@ -132,6 +138,16 @@ def download_file(
             part.unlink()
             start = 0
             response = _open(url, 0, timeout)
+        if response.status == 206 and not (start and _range_start(response) == start):
+            # Part of the file, but not the part after the .part (or none was asked for): start over.
+            response.close()
+            part.unlink(missing_ok=True)
+            start = 0
+            response = _open(url, 0, timeout)
+            if response.status == 206:
+                response.close()
+                raise UsageError(f"{url} answered a request for the whole file with part of it; "
+                                 "try again later or use --mirror URL")
     except urllib.error.HTTPError as error:
         raise UsageError(
             f"{url} answered HTTP {error.code} {error.reason}; the file may have moved: use --mirror URL "
