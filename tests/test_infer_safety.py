@@ -73,8 +73,8 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_again(tmp_path, mo
     for _ in range(2):
         assert infer_main(["--model", model, "--input", str(nest), "--output", str(out)]) == 0
         assert "wrote 2 image(s)" in capsys.readouterr().err
-    assert sorted(snapshot(out)) == ["a.png", "deeper/b.png", "images/input_a.png", "images/input_deeper_b.png",
-                                     "index.html"]
+    assert sorted(snapshot(out)) == [".translate-infer.json", "a.png", "deeper/b.png", "images/input_a.png",
+                                     "images/input_deeper_b.png", "index.html"]
 
 
 def test_inputs_that_differ_only_in_extension_get_outputs_and_index_rows_of_their_own(tmp_path, model, capsys):
@@ -102,7 +102,7 @@ def test_hidden_files_and_macos_resource_forks_are_left_out_as_in_training(tmp_p
     out = tmp_path / "out"
     assert infer_main(["--model", model, "--input", str(folder), "--output", str(out)]) == 0
     assert "wrote 1 image(s)" in capsys.readouterr().err
-    assert sorted(snapshot(out)) == ["images/input_rgb.png", "index.html", "rgb.png"]
+    assert sorted(snapshot(out)) == [".translate-infer.json", "images/input_rgb.png", "index.html", "rgb.png"]
 
 
 def test_a_size_beyond_the_pixel_limit_is_refused_before_resizing(tmp_path, model, capsys, monkeypatch):
@@ -133,3 +133,39 @@ def test_a_bad_image_stops_the_run_before_anything_is_written_unless_skipped(tmp
     assert "skipped 1 bad image file(s)" in err and "c.png" in err
     assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png", "d.png"]
     assert (out / "index.html").is_file()
+
+
+def test_files_of_the_users_in_the_output_folder_are_never_replaced(tmp_path, model, capsys):
+    photos = tmp_path / "photos"
+    for i, name in enumerate(["a.png", "b.png"]):
+        write(photos / name, seed=i)
+    kept = snapshot(photos)
+    # Translate into a folder inside, then translate those back into the photos folder itself: the
+    # second run would write photos/a.png over the user's photo.
+    assert infer_main(["--model", model, "--input", str(photos), "--output", str(photos / "translated")]) == 0
+    capsys.readouterr()
+    assert infer_main(["--model", model, "--input", str(photos / "translated"), "--output", str(photos)]) == 2
+    err = one_line_error(capsys)
+    assert "a.png" in err and "did not write" in err
+    assert {k: v for k, v in snapshot(photos).items() if not k.startswith("translated/")} == kept
+    # Its own earlier results a run may replace (make demo writes its results page again each time),
+    # also in a folder written before the record existed; the page's copies are not read as inputs.
+    assert infer_main(["--model", model, "--input", str(photos), "--output", str(photos / "translated")]) == 0
+    assert "wrote 2 image(s)" in capsys.readouterr().err
+    (photos / "translated" / ".translate-infer.json").unlink()
+    assert infer_main(["--model", model, "--input", str(photos), "--output", str(photos / "translated")]) == 0
+    out = tmp_path / "again"
+    assert infer_main(["--model", model, "--input", str(photos / "translated"), "--output", str(out)]) == 0
+    assert "wrote 2 image(s)" in capsys.readouterr().err  # a.png and b.png, not the page's copies
+
+
+def test_the_results_page_links_names_with_url_characters(tmp_path, model):
+    folder = tmp_path / "in"
+    write(folder / "50% #1?.png")
+    out = tmp_path / "out"
+    assert infer_main(["--model", model, "--input", str(folder), "--output", str(out)]) == 0
+    from urllib.parse import unquote
+
+    sources = re.findall(r'src="([^"]+)"', (out / "index.html").read_text())
+    assert sources and all("#" not in src and "?" not in src for src in sources)
+    assert all((out / unquote(src)).is_file() for src in sources)

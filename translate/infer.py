@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from urllib.parse import quote
 
 import numpy as np
 import torch
@@ -322,7 +323,8 @@ def list_inputs(path: Path, exclude: Path | None = None) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        files = list_images(path)
+        # The copies a results page of ours shows (OUT/images/) are not inputs.
+        files = [f for f in list_images(path) if not _page_copy(f, path)]
         excluded = None if exclude is None else exclude.resolve()
         if excluded is not None and path.resolve() in excluded.parents:
             files = [f for f in files if excluded not in f.resolve().parents]
@@ -330,6 +332,15 @@ def list_inputs(path: Path, exclude: Path | None = None) -> list[Path]:
             raise UsageError(f"{path} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         return files
     raise UsageError(f"input {path} not found")
+
+
+def _page_copy(file: Path, root: Path) -> bool:
+    """Whether `file` (under the folder `root`) is in the images/ folder of a translate-infer output."""
+    for parent in file.relative_to(root).parents:
+        folder = root / parent
+        if folder.name == "images" and (folder.parent / WRITTEN_RECORD).is_file():
+            return True
+    return False
 
 
 def output_names(names: list[Path]) -> list[Path]:
@@ -365,6 +376,55 @@ def refuse_overwriting(writes: list[Path], inputs: list[Path]) -> None:
         if hit is not None:
             raise UsageError(f"writing {path} would overwrite the input {hit}; choose an --output folder "
                              "apart from the inputs")
+
+
+#: translate-infer's record, in its output folder, of the files it wrote there (relative paths)
+WRITTEN_RECORD = ".translate-infer.json"
+
+
+def written_before(out_dir: Path) -> set[str]:
+    """The files (relative posix paths) earlier translate-infer runs wrote into `out_dir`: its record,
+    or for a folder written before the record existed, index.html and the images its page shows."""
+    import json
+    import re
+
+    record = out_dir / WRITTEN_RECORD
+    if record.is_file():
+        try:
+            return {str(name) for name in json.loads(record.read_text(encoding="utf-8"))["files"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return set()
+    page = out_dir / "index.html"
+    try:
+        text = page.read_text(encoding="utf-8") if page.is_file() else ""
+    except (OSError, UnicodeDecodeError):
+        return set()
+    if not text.startswith("<!doctype html><meta charset='utf-8'><title>") or "<th>input</th><th>output</th>" not in text:
+        return set()  # not a results page of ours
+    from urllib.parse import unquote
+
+    return {"index.html"} | {unquote(html.unescape(src)) for src in re.findall(r'<img src="([^"]*)"', text)}
+
+
+def refuse_foreign_files(writes: list[Path], out_dir: Path) -> None:
+    """A UsageError when a path about to be written already exists and no translate-infer run wrote it
+    (the user's own file in the --output folder)."""
+    ours = written_before(out_dir)
+    for path in writes:
+        if path.exists():
+            rel = relative_src(path, out_dir)
+            if rel not in ours:
+                raise UsageError(f"{out_dir} already holds {rel}, which translate-infer did not write; pick an "
+                                 "empty or new --output folder, or move that file away")
+
+
+def record_writes(writes: list[Path], out_dir: Path) -> None:
+    """Add `writes` to the folder's record (before they are written: an interrupted run's files are
+    still known as ours)."""
+    from translate.train.checkpoint import atomic_write_json
+
+    names = written_before(out_dir) | {relative_src(path, out_dir) for path in writes}
+    atomic_write_json({"files": sorted(names)}, out_dir / WRITTEN_RECORD)
 
 
 def truth_for(input_file: Path, input_root: Path) -> Path | None:
@@ -425,7 +485,8 @@ def write_index(out_dir: Path, rows: list[dict], title: str) -> Path:
         cells = [f"<td>{html.escape(r['name'])}</td>"]
         for key in ("input", "output") + (("truth",) if has_truth else ()):
             src = r.get(key)
-            cells.append(f'<td><img src="{html.escape(src)}" width="256"></td>' if src else "<td></td>")
+            # URL-quoted: a file name with '#', '?' or '%' would otherwise point somewhere else.
+            cells.append(f'<td><img src="{html.escape(quote(src))}" width="256"></td>' if src else "<td></td>")
         lines.append("<tr>" + "".join(cells) + "</tr>")
     page = (
         "<!doctype html><meta charset='utf-8'><title>{t}</title>"

@@ -10,8 +10,10 @@ translate.infer and docs/app.md).
 A folder's images are found as training finds them (hidden files and __MACOSX/ left out), and each is
 named after its input with the extension .png (sub/photo.jpg -> DIR/sub/photo.png); inputs that differ
 only in extension keep theirs (photo.jpg -> photo.jpg.png beside photo.png). Before anything is
-written, every input is decoded once, and the command refuses an output path that is an input file;
-an output folder inside the input folder is not read as input.
+written, every input is decoded once, and the command refuses an output path that is an input file
+or any other file it did not write itself (the output folder's .translate-infer.json records what
+earlier runs wrote there, which a new run may replace); an output folder inside the input folder, and
+the images/ copies of a results page, are not read as input.
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ def main(argv=None) -> int:
 
     from translate.data import load_rgb
     from translate.data.images import MAX_IMAGE_PIXELS
-    from translate.infer import (list_inputs, plan_jobs, refuse_overwriting, relative_src, resolve_tile,
-                                 translate_image, write_index)
+    from translate.infer import (list_inputs, plan_jobs, record_writes, refuse_foreign_files, refuse_overwriting,
+                                 relative_src, resolve_tile, translate_image, write_index)
     from translate.io.generator_file import load_generator, pick_generator
     from translate.train.precision import resolve_device, resolve_precision
 
@@ -85,6 +87,8 @@ def main(argv=None) -> int:
     # Checked before anything is written: an input overwritten by a translation is lost.
     refuse_overwriting([out_dir / "index.html"] + [p for job in jobs for p in job.writes],
                        files + [job.truth for job in jobs if job.truth is not None])
+    # ... and so is a file of the user's that happens to be in the output folder.
+    refuse_foreign_files([out_dir / "index.html"] + [p for job in jobs for p in job.writes], out_dir)
     device = resolve_device(args.device)
     precision = resolve_precision(args.amp, device)
     path = pick_generator(args.model, args.direction)
@@ -100,6 +104,7 @@ def main(argv=None) -> int:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "images").mkdir(exist_ok=True)
+        record_writes([out_dir / "index.html"] + [p for job in jobs for p in job.writes], out_dir)
     except OSError as e:
         raise UsageError(f"cannot write to {out_dir}: {e.strerror}") from None
     card = generator.card
