@@ -91,6 +91,20 @@ def test_a_resume_that_changes_what_state_pt_holds_is_refused_before_anything_is
     assert files(run) == before
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_finished_run_without_state_pt_is_never_trained_over(pix2pix_run, edges, tmp_path, capsys, resume):
+    # state.pt removed to save space: the exported generator is all that is left of the run.
+    run = copy_run(pix2pix_run, tmp_path)
+    (run / "state.pt").unlink()
+    before = files(run)
+    capsys.readouterr()
+    assert train_cli("--data", edges, "--checkpoints", run.parent, "--name", "run", "--max-steps", 1, *SMALL,
+                     *(["--resume"] if resume else [])) == 2
+    error = one_line_error(capsys)
+    assert "G.safetensors" in error and "another --name" in error
+    assert files(run) == before
+
+
 def test_after_a_refused_resume_the_run_resumes_as_before(pix2pix_run, tmp_path, capsys):
     run = copy_run(pix2pix_run, tmp_path)
     assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--ngf", 16) == 2

@@ -166,6 +166,10 @@ def train(args) -> int:
     run_dir = Path(cfg.checkpoints) / cfg.name
     if (run_dir / STATE_FILE).exists() and not cfg.resume:
         raise UsageError(f"{run_dir} already holds a run; add --resume to continue it, or pick another --name")
+    exported = sorted(p.name for p in run_dir.glob("*.safetensors")) if not (run_dir / STATE_FILE).exists() else []
+    if exported:  # a finished run whose state.pt was removed to save space: its generators stay
+        raise UsageError(f"{run_dir} holds the exported generators {', '.join(exported)} of a run that cannot be resumed "
+                         f"(no {STATE_FILE}); pick another --name, or move them away to train a new run there")
     if cfg.resume and not (run_dir / STATE_FILE).exists():
         raise UsageError(f"nothing to resume in {run_dir} (no {STATE_FILE}); start it without --resume")
     state = read_state(run_dir / STATE_FILE) if cfg.resume else None  # a damaged one stops here, before any work
