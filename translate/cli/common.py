@@ -37,9 +37,10 @@ def cli_entry(prog: str):
             except UsageError as e:
                 return fail(prog, str(e))
             except OSError as e:
-                if e.filename is None or e.strerror is None:
+                message = user_os_error(e)
+                if message is None:
                     raise  # not about a path the user gave: a bug to see whole
-                return fail(prog, describe_os_error(e))
+                return fail(prog, message)
             except KeyboardInterrupt:
                 print(f"{prog}: interrupted", file=sys.stderr)
                 return 130
@@ -57,8 +58,23 @@ _OS_ERROR_HINTS = {
     errno.EEXIST: "something already stands at that path: choose another one",
     errno.EISDIR: "a folder stands where a file is needed: choose another path",
     errno.ENOSPC: "free some disk space and run the command again",
+    errno.EDQUOT: "free some disk space and run the command again",
     errno.ENOENT: "check the path",
 }
+
+
+def user_os_error(e: OSError) -> str | None:
+    """One line for a file-system error the user can act on (on a path, or a full disk); None for
+    any other OSError (a bug, to be seen whole)."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        # A copy names its source first and the file it was writing second; image and file writers
+        # name none.
+        target = e.filename2 or e.filename
+        what = f"cannot write {target}" if target else "the disk is full"
+        return f"{what}: {e.strerror or 'no space left'}; {_OS_ERROR_HINTS[errno.ENOSPC]}"
+    if e.filename is None or e.strerror is None:
+        return None
+    return describe_os_error(e)
 
 
 def describe_os_error(e: OSError) -> str:

@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from translate.cli.common import OneLineParser, describe_os_error
+from translate.cli.common import OneLineParser, user_os_error
 from translate.errors import UsageError
 
 PROG = "translate-data"
@@ -299,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    args = None
     try:
         args = parser.parse_args(argv)
         return args.handler(args)
@@ -308,13 +309,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        if error.filename is None or error.strerror is None:
+        message = user_os_error(error)
+        if message is None:
             raise
-        print(f"{PROG}: error: {describe_os_error(error)}", file=sys.stderr)
+        print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted (a partial download is kept as NAME.part and resumes next time)",
-              file=sys.stderr)
+        downloading = getattr(args, "handler", None) in (_download, _download_model)
+        print(f"{PROG}: interrupted" + (" (a partial download is kept as NAME.part and resumes next time)"
+                                         if downloading else ""), file=sys.stderr)
         return 130
 
 

@@ -12,9 +12,11 @@ the networks, optimizers or pools) is refused in one line.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -44,12 +46,26 @@ def _atomic_write(path: Path, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
+        full = isinstance(error, (OSError, RuntimeError)) and _disk_full(error, path.parent)
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if full:  # the file the write was for, not a nameless errno or torch's zip-writer message
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
         raise
+
+
+def _disk_full(error: BaseException, folder: Path) -> bool:
+    """Whether a failed write ran out of space: ENOSPC, or torch.save's zip writer failing (it reports
+    a short write as a RuntimeError) with under 1 MiB left."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    try:
+        return shutil.disk_usage(folder).free < 2**20
+    except OSError:
+        return False
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
