@@ -217,6 +217,23 @@ def test_metadata_with_a_byte_order_mark_reads_as_without(tmp_path, name, conten
     assert [dataset[i]["label"] for i in range(2)] == [4, 0]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_metadata_with_a_byte_order_mark_is_read(tmp_path, encoding):
+    make_aligned(tmp_path, {"train": 2})
+    content = "file_name,label\r\ntrain/000.png,café\r\ntrain/001.png,thé\r\n"  # as Notepad saves "Unicode"
+    data = content.encode(encoding)
+    (tmp_path / "metadata.csv").write_bytes(data if encoding == "utf-16" else b"\xfe\xff" + data)
+    dataset = open_dataset(tmp_path, "train", transform=EXACT)
+    assert sorted(dataset.label_names) == ["café", "thé"]
+
+
+def test_metadata_in_another_encoding_is_a_one_line_error_naming_the_line(tmp_path):
+    make_aligned(tmp_path, {"train": 2})
+    (tmp_path / "metadata.csv").write_bytes("file_name,label\ntrain/000.png,cafe\ntrain/001.png,café\n".encode("latin-1"))
+    with pytest.raises(UsageError, match=r"metadata.csv line 3 is not UTF-8 text \(byte 0xe9\); save the file as UTF-8"):
+        resolve_dataset(tmp_path)
+
+
 def test_per_split_metadata_names_files_relative_to_the_split(tmp_path):
     make_aligned(tmp_path, {"train": 2})
     (tmp_path / "train" / "metadata.jsonl").write_text(

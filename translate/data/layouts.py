@@ -21,6 +21,7 @@ over all metadata files of the set so that every split shares it.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import posixpath
@@ -219,36 +220,48 @@ def _normalized_name(raw: str, prefix: str, where: str) -> str:
     return joined
 
 
+def _metadata_text(path: Path) -> str:
+    """A metadata file's text: UTF-8, with or without a byte-order mark (Excel's "CSV UTF-8" writes
+    one), or UTF-16 with one (Notepad's "Unicode"); anything else is refused in one line."""
+    data = path.read_bytes()
+    try:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return data.decode("utf-16")
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UsageError(f"{path} line {line} is not UTF-8 text (byte {data[error.start]:#04x}); save the file as "
+                         "UTF-8 (Excel: CSV UTF-8)") from None
+
+
 def _read_records(path: Path) -> list[tuple[str, dict]]:
     """(location, record) pairs of a metadata file; location is 'file line N' for error messages."""
     records: list[tuple[str, dict]] = []
-    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8" writes one) is not part of the first key.
+    text = _metadata_text(path)
     if path.suffix == ".jsonl":
-        with open(path, encoding="utf-8-sig") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path} line {number}"
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise UsageError(f"{where} is not valid JSON ({error.msg}); write one object per line") from None
-                if not isinstance(record, dict):
-                    raise UsageError(f"{where} is not a JSON object; write one object per line")
-                records.append((where, record))
+        for number, line in enumerate(io.StringIO(text), start=1):
+            if not line.strip():
+                continue
+            where = f"{path} line {number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise UsageError(f"{where} is not valid JSON ({error.msg}); write one object per line") from None
+            if not isinstance(record, dict):
+                raise UsageError(f"{where} is not a JSON object; write one object per line")
+            records.append((where, record))
     else:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            for number, row in enumerate(reader, start=2):
-                record = {k.strip(): v for k, v in row.items() if k is not None}
-                # CSV cells are text: a label column of whole numbers is taken as integer labels.
-                label = record.get("label")
-                if isinstance(label, str):
-                    label = label.strip()
-                    record["label"] = int(label) if re.fullmatch(r"\d+", label) else (label or None)
-                if record.get("text") == "":
-                    record["text"] = None
-                records.append((f"{path} line {number}", record))
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        for number, row in enumerate(reader, start=2):
+            record = {k.strip(): v for k, v in row.items() if k is not None}
+            # CSV cells are text: a label column of whole numbers is taken as integer labels.
+            label = record.get("label")
+            if isinstance(label, str):
+                label = label.strip()
+                record["label"] = int(label) if re.fullmatch(r"\d+", label) else (label or None)
+            if record.get("text") == "":
+                record["text"] = None
+            records.append((f"{path} line {number}", record))
     return records
 
 
