@@ -79,6 +79,23 @@ def test_an_export_older_than_the_state_is_replaced(run_dir, tmp_path):
     assert result.how == "from state.pt" and read_metadata(result.path)["card"]["steps"] == 2
 
 
+def test_a_damaged_export_is_rebuilt_from_the_state(run_dir, tmp_path, capsys):
+    # The message for a damaged generator says to export it again: that must work, into the run itself.
+    damaged = tmp_path / "damaged"
+    shutil.copytree(run_dir, damaged)
+    (damaged / "G.safetensors").write_bytes((run_dir / "G.safetensors").read_bytes()[:1000])
+    assert export_main([str(damaged), "--out", str(damaged), "--force"]) == 0
+    assert "G.safetensors cannot be read; exporting from state.pt" in capsys.readouterr().err
+    x = images(seed=2)
+    with torch.no_grad():
+        diff = (load_generator(damaged / "G.safetensors")(x) - trained_generator_by_hand(run_dir)(x)).abs().max()
+    assert diff <= 1e-6
+    (damaged / "state.pt").unlink()  # nothing to rebuild from: the damage is reported as it is
+    (damaged / "G.safetensors").write_bytes(b"nonsense")
+    with pytest.raises(UsageError, match="G.safetensors"):
+        export_run(damaged, tmp_path / "out")
+
+
 def test_conditioned_run_keeps_its_label_names_when_rebuilt_from_state(labelled_run, tmp_path):
     copy = tmp_path / "labelled"
     shutil.copytree(labelled_run, copy)  # run.json names the dataset folder, which stays where it is

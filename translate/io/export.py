@@ -212,9 +212,16 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, onnx: 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     _check_run_dir(run_dir)
     existing = {p.stem: p for p in sorted(run_dir.glob("*.safetensors"))}
-    cards = {role: read_metadata(p)["card"] for role, p in existing.items()}
     state_step = _state_step(run_dir)
-    stale = [role for role, card in cards.items() if state_step is not None and card.get("steps") != state_step]
+    cards, damaged = {}, []
+    for role, path in existing.items():
+        try:
+            cards[role] = read_metadata(path)["card"]
+        except UsageError:
+            if state_step is None:
+                raise  # nothing to rebuild it from
+            damaged.append(role)  # truncated, overwritten: rebuilt from state.pt below
+    stale = damaged + [role for role, card in cards.items() if state_step is not None and card.get("steps") != state_step]
     results: list[ExportedGenerator] = []
     if existing and not from_state and not stale:
         targets = {role: out_dir / path.name for role, path in existing.items()}
@@ -228,7 +235,9 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, onnx: 
                 _atomic_copy(path, targets[role])
             results.append(ExportedGenerator(role, targets[role], "copied", cards[role].get("steps")))
     else:
-        if stale and not from_state:
+        if damaged and not from_state:
+            log(f"{', '.join(existing[role].name for role in damaged)} cannot be read; exporting from {STATE_FILE}")
+        elif stale and not from_state:
             log(f"{', '.join(p.name for p in existing.values())} older than {STATE_FILE} (step {state_step}); "
                 f"exporting from {STATE_FILE}")
         generators = generators_from_state(run_dir)
