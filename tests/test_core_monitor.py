@@ -131,3 +131,18 @@ def test_running_maxima_survive_a_state_round_trip(caplog):
 def test_drop_must_be_a_fraction():
     with pytest.raises(ValueError):
         SpectralMonitor(discriminator(), drop=1.5)
+
+
+@pytest.mark.parametrize("kind", ["sr-dynamic", "sn"])
+def test_a_diverged_weight_is_read_as_nan_not_a_crash(kind):
+    # A run whose weights went to NaN is stopped by the training loop in one line; the regularizer's
+    # refresh and the monitor reached before that must not fail on the SVD of a NaN matrix.
+    net = discriminator()
+    reg = apply_d_regularizer(net, kind, refresh_every=1)
+    monitor = SpectralMonitor(net)
+    with torch.no_grad():
+        raw_weight(net[0]).fill_(float("nan"))
+    reg.refresh()
+    stats = monitor.update(step=1)
+    assert torch.isnan(torch.tensor(stats["spectrum/0/mean"]))
+    assert stats["spectrum/2/mean"] == pytest.approx(normalized_spectrum(raw_weight(net[2])).mean().item())

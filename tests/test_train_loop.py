@@ -121,6 +121,32 @@ def test_a_fresh_start_in_a_crashed_runs_folder_shows_only_its_own_curves(tmp_pa
     assert shown == pytest.approx(lines)  # the second run's values, not the first's
 
 
+class PoisonedAfterFirstEpoch(ToyPairs):
+    """NaN inputs from the second epoch on: the weights go to NaN at its first step."""
+
+    def __getitem__(self, key):
+        sample = super().__getitem__(key)
+        if (key[0] if isinstance(key, tuple) else self.epoch) >= 1:
+            sample["A"] = sample["A"] * float("nan")
+        return sample
+
+
+@pytest.mark.parametrize("log_every", [1, 100])
+def test_a_diverged_run_stops_in_one_line_and_keeps_its_last_good_checkpoint(tmp_path, log_every):
+    from translate.train.loop import TrainingDiverged
+
+    # 12 pairs, batches of 2: a checkpoint at step 6, NaN from step 7 (found by the losses logged at
+    # step 7, or by the check before the next checkpoint at step 12).
+    with pytest.raises(TrainingDiverged) as diverged:
+        run_toy(tmp_path, data=PoisonedAfterFirstEpoch(), max_steps=14, batch_size=2, checkpoint_every=6,
+                log_every=log_every)
+    message = str(diverged.value)
+    assert "G, D hold weights that are not finite" in message or "D, G hold weights" in message
+    assert "state.pt keeps step 6" in message and "lower --lr" in message
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert state["step"] == 6 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
 def test_metrics_lines_hold_step_epoch_losses_and_timing(tmp_path):
     run_toy(tmp_path, max_steps=7, log_every=3)
     lines = read_metrics(tmp_path)

@@ -71,7 +71,11 @@ class SpectralMonitor:
         stats: dict[str, float] = {}
         means = []
         for name, layer in self.layers.items():
-            s = singular_values(weight_matrix(raw_weight(layer), output_dim(layer)))
+            weight = raw_weight(layer)
+            if not bool(torch.isfinite(weight).all()):  # diverged: no spectrum to read
+                stats[f"spectrum/{name}/mean"] = stats[f"spectrum/{name}/above_half"] = float("nan")
+                continue
+            s = singular_values(weight_matrix(weight, output_dim(layer)))
             ratios = s / s[0] if s[0] > 0 else torch.zeros_like(s)
             mean = ratios.mean().item()
             stats[f"spectrum/{name}/mean"] = mean

@@ -275,7 +275,9 @@ class SpectralRegularizer:
     def refresh(self) -> None:
         """Recompute every layer's SVD from its current weight now."""
         for name, param in self.parametrizations():
-            param.refresh(raw_weight(self._layers[name]))
+            weight = raw_weight(self._layers[name])
+            if bool(torch.isfinite(weight).all()):  # a diverged weight has no SVD; the loop stops such a run
+                param.refresh(weight)
 
     def __repr__(self) -> str:
         return (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -94,6 +95,12 @@ class TrainConfig:
     SETTINGS_ADDED_LATER: ClassVar[dict[str, object]] = {}
 
     def validate(self) -> None:
+        for f in fields(self):  # nan and inf parse as floats, and pass every comparison below or crash later
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UsageError(f"{flag_name(f)} must be a finite number, got {value}")
+        if not 0 <= self.seed < 2**32:
+            raise UsageError(f"--seed must be between 0 and {2**32 - 1}, got {self.seed}")
         for name in ("batch_size", "size", "d_steps", "log_every", "sample_every", "checkpoint_every", "spectral_every",
                      "ngf", "ndf"):
             if getattr(self, name) <= 0:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from translate.data.datasets import EpochSampler
@@ -73,6 +74,15 @@ class StopRequest:
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+class TrainingDiverged(UsageError):
+    """The weights became inf or NaN; the run stops without overwriting its last checkpoint."""
+
+
+def non_finite_networks(model: nn.Module) -> list[str]:
+    """The top-level networks (G_A, D_B, ...) that hold a weight that is inf or NaN."""
+    return sorted({name.split(".")[0] for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())})
 
 
 def _worker_leaves_stopping_to_the_loop(worker_id: int) -> None:
@@ -315,7 +325,22 @@ def fit(
         metrics = MetricsLog(run_dir / "metrics.jsonl", keep_through_step=step)
         tb = TensorBoard(run_dir / "tensorboard" if cfg.tensorboard else None, resumed_at=step)
 
+    saved_step = step if cfg.resume and state_path.exists() else None
+
+    def stop_if_diverged():
+        """A weight that is inf or NaN stays so (every later step is NaN): stop in one line, without a
+        checkpoint, so that state.pt keeps the last good weights. The weights are the same on every rank,
+        so every rank stops here together."""
+        broken = non_finite_networks(model)
+        if broken:
+            kept = (f"{STATE_FILE} keeps step {saved_step}; resume it with a lower --lr" if saved_step is not None
+                    else f"no checkpoint was written; start again with a lower --lr")
+            raise TrainingDiverged(f"training diverged by step {step}: {', '.join(broken)} hold weights that are not "
+                                   f"finite numbers; {kept} (or --amp off)")
+
     def save_checkpoint():
+        nonlocal saved_step
+        stop_if_diverged()
         per_rank = ddp.all_gather_objects({"rng": capture_rng_state(), "extra": model.extra_state()})
         if dist.is_main:
             atomic_torch_save(
@@ -333,6 +358,7 @@ def fit(
                 state_path,
             )
         ddp.barrier()
+        saved_step = step
 
     def write_samples():
         if sample_batch is None or not dist.is_main:
@@ -390,6 +416,8 @@ def fit(
                 log_step = step % cfg.log_every == 0 or step == total_steps or stopping
                 if log_step:
                     values = ddp.mean_over_ranks(means.pop())  # every rank takes part; rank 0 writes
+                    if any(isinstance(v, float) and not math.isfinite(v) for v in values.values()):
+                        stop_if_diverged()  # (the same values on every rank)
                 if log_step and dist.is_main:
                     elapsed = time.perf_counter() - interval_start
                     record = {
