@@ -65,6 +65,10 @@ def test_sample_refuses_aliases_and_unknown_names(tmp_path, capsys, fake_synthet
     assert "unknown synthetic set" in _one_error_line(capsys.readouterr().err)
     assert main(["sample", "synth-daytime", "--out", str(tmp_path / "x"), "--n", "0"]) == 2
     assert "--n must be at least 1" in _one_error_line(capsys.readouterr().err)
+    assert main(["sample", "synth-daytime", "--out", str(tmp_path / "x"), "--size", "100000"]) == 2
+    assert "--size 100000 is beyond 8192 pixels" in _one_error_line(capsys.readouterr().err)
+    assert main(["sample", "synth-daytime", "--out", str(tmp_path / "x"), "--seed", str(2**70)]) == 2
+    assert "--seed must be between 0 and" in _one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "x").exists()
 
 

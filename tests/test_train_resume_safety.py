@@ -199,7 +199,7 @@ def test_a_damaged_config_json_falls_back_to_the_settings_in_state_pt(pix2pix_ru
 @pytest.mark.parametrize("flags", [["--spectral-every", 0], ["--spectral-every", -1], ["--beta1", 2], ["--beta2", 1],
                                    ["--instance-noise", -0.1], ["--lr", "nan"], ["--lr", "inf"], ["--lr-d", "nan"],
                                    ["--lambda-L1", "nan"], ["--instance-noise", "nan"], ["--weight-decay", "inf"],
-                                   ["--seed", 2**70], ["--seed", -1]])
+                                   ["--seed", 2**70], ["--seed", -1], ["--size", 100000], ["--load-size", 100000]])
 def test_out_of_range_settings_are_refused_before_the_run_folder_exists(edges, tmp_path, capsys, flags):
     assert train_cli("--data", edges, "--checkpoints", tmp_path, "--name", "r", "--max-steps", 1, *SMALL, *flags) == 2
     assert flags[0] in one_line_error(capsys)

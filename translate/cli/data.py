@@ -164,6 +164,7 @@ def _download_model(args: argparse.Namespace) -> int:
 def _sample(args: argparse.Namespace) -> int:
     from translate.data.registry import SYNTHETIC, lookup_synthetic
     from translate.data.resolve import SyntheticOptions, generate_synthetic, resolve_dataset
+    from translate.data.transforms import check_side
 
     found = lookup_synthetic(args.name)
     if found is None:
@@ -176,8 +177,9 @@ def _sample(args: argparse.Namespace) -> int:
     for flag, value in (("--n", args.n), ("--n-test", args.n_test), ("--size", args.size)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
-    if args.seed < 0:
-        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    if not 0 <= args.seed < 2**32:
+        raise UsageError(f"--seed must be between 0 and {2**32 - 1}, got {args.seed}")
+    check_side("--size", args.size)
     options = SyntheticOptions(n_train=args.n, n_test=args.n_test, size=args.size, seed=args.seed)
     out = generate_synthetic(canonical, Path(args.out), options)
     resolved = resolve_dataset(out, download=False)

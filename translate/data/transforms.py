@@ -55,6 +55,17 @@ def default_load_size(size: int) -> int:
     return int(round(size * REFERENCE_LOAD_SIZE / REFERENCE_CROP_SIZE))
 
 
+#: the largest side images are resized to for training, evaluation and the synthetic sets: a mistyped
+#: --size (25600) would otherwise try to allocate gigabytes per image
+MAX_SIDE = 8192
+
+
+def check_side(flag: str, value: int | None) -> None:
+    if value is not None and value > MAX_SIDE:
+        raise UsageError(f"{flag} {value} is beyond {MAX_SIDE} pixels, the largest side images are resized to here; "
+                         f"pass a smaller {flag}")
+
+
 @dataclass(frozen=True)
 class TransformConfig:
     """How images are resized, cropped and flipped (the reference `--preprocess` family)."""
@@ -72,6 +83,8 @@ class TransformConfig:
             )
         if self.size < 1 or self.multiple < 1:
             raise UsageError(f"size ({self.size}) and multiple ({self.multiple}) must be positive")
+        check_side("--size", self.size)
+        check_side("--load-size", self.load_size)
         if self.load_size is not None and self.load_size < self.size and "crop" in self.preprocess:
             raise UsageError(
                 f"load size {self.load_size} is smaller than the crop size {self.size}; "

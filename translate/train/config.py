@@ -105,6 +105,10 @@ class TrainConfig:
                      "ngf", "ndf"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        from translate.data.transforms import check_side
+
+        check_side("--size", self.size)
+        check_side("--load-size", self.load_size)
         for name in ("beta1", "beta2"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise UsageError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
