@@ -46,12 +46,14 @@ def test_conditioned_model_takes_condition_and_refuses_unknown_labels(tmp_path, 
     assert infer_main(["--model", str(model), "--input", str(image), "--output", str(tmp_path / "x"),
                        "--condition", "noon"]) == 2
     assert "unknown label 'noon'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # refused before the output folder was made
     assert infer_main(["--model", str(model), "--input", str(image), "--output", str(tmp_path / "y"),
                        "--condition", "  "]) == 2  # an empty condition is none
     assert "is conditioned; pass --condition" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("tile,overlap,needle", [("huge", "8", "tile must be"), ("64", "-1", "--overlap")])
+@pytest.mark.parametrize("tile,overlap,needle", [("huge", "8", "tile must be"), ("64", "-1", "--overlap"),
+                                                  ("32", "64", "--overlap 64 must be smaller than the tile (32 px)")])
 def test_bad_tiling_flags_are_one_line_errors(tmp_path, capsys, tile, overlap, needle):
     model = tiny_generator_file(tmp_path / "g.safetensors", ngf=4)
     image = write(tmp_path / "in.png", 20, 20, 3)
@@ -59,6 +61,7 @@ def test_bad_tiling_flags_are_one_line_errors(tmp_path, capsys, tile, overlap, n
                      "--tile", tile, "--overlap", overlap])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and needle in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_direction_that_contradicts_a_single_files_card_is_refused(tmp_path, capsys):

@@ -67,8 +67,10 @@ def main(argv=None) -> int:
 
     from translate.data import load_rgb
     from translate.data.images import MAX_IMAGE_PIXELS
-    from translate.infer import (list_inputs, plan_jobs, record_writes, refuse_foreign_files, refuse_overwriting,
-                                 relative_src, resolve_tile, translate_image, write_index)
+    import torch
+
+    from translate.infer import (generator_multiple, list_inputs, plan_jobs, record_writes, refuse_foreign_files,
+                                 refuse_overwriting, relative_src, resolve_tile, translate_image, write_index)
     from translate.io.generator_file import load_generator, pick_generator
     from translate.train.precision import resolve_device, resolve_precision
 
@@ -95,6 +97,18 @@ def main(argv=None) -> int:
     generator = load_generator(path, device)
     if generator.conditioned and (args.condition is None or not args.condition.strip()):
         raise UsageError(f"{path.name} is conditioned; pass --condition ({generator.condition_hint()})")
+    if generator.conditioned:
+        with torch.no_grad():
+            generator.encode_condition(args.condition, 1, device)  # an unknown label: refused before writing
+    elif args.condition is not None:
+        info(f"note: {path.name} takes no condition; --condition is ignored")
+    tile = resolve_tile(args.tile, 2**31, 2**31)  # the side tiling would use, for an image that needs it
+    if tile is not None:
+        multiple = generator_multiple(generator)
+        tile = max(multiple, -(-tile // multiple) * multiple)
+        if args.overlap >= tile:
+            raise UsageError(f"--overlap {args.overlap} must be smaller than the tile ({tile} px); pass a smaller "
+                             f"--overlap or a larger --tile")
     if generator.vocabulary is not None:
         unknown = generator.vocabulary.unknown_words(args.condition)
         if unknown:
