@@ -53,3 +53,16 @@ def test_the_wrong_conditions_of_the_control_always_mean_something_else():
     wrong = wrong_conditions(captions, torch.Generator().manual_seed(0), meanings=["dusk", "dusk", "noon"])
     assert wrong == ["at noon", "at noon", wrong[2]] and wrong[2] in captions[:2]
     assert wrong_conditions(["dusk", "dusk"], torch.Generator().manual_seed(0)) is None
+
+
+@pytest.mark.parametrize("size", ["abc", -3, True])
+def test_a_hand_edited_training_size_is_one_line(tmp_path, capsys, size):
+    from translate.cli.eval import main as eval_main
+
+    root = make_unaligned(tmp_path / "set", {"trainA": 1, "trainB": 1, "testA": 1, "testB": 1}, size=(32, 32),
+                          truth=True)
+    model = tiny_generator_file(tmp_path / "G.safetensors", card={"size": size})
+    assert eval_main(["--model", str(model), "--data", str(root), "--json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pass --size" in err
+    assert eval_main(["--model", str(model), "--data", str(root), "--size", "32", "--json"]) == 0

@@ -61,7 +61,11 @@ def main(argv=None) -> int:
         back = [f for f in others if read_metadata(f)["card"].get("translates") != direction]
         if back:
             reverse = load_generator(back[0], device)
-    size = args.size or int(card.get("size", 256))
+    trained_at = card.get("size", 256)
+    if args.size is None and not (isinstance(trained_at, int) and not isinstance(trained_at, bool) and trained_at > 0):
+        raise UsageError(f"{path.name}'s card gives its training size as {trained_at!r}, not a number of pixels; "
+                         "pass --size")
+    size = args.size or trained_at
     multiple = generator_multiple(generator)
     if size % multiple:
         raise UsageError(f"--size {size} does not fit {generator.architecture['name']} (multiples of {multiple})")
