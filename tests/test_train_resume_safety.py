@@ -120,6 +120,24 @@ def test_a_resume_may_change_what_only_steers_the_run(pix2pix_run, tmp_path):
     assert json.loads((run / "config.json").read_text())["max_steps"] == 3
 
 
+def test_a_resume_on_other_data_says_so(pix2pix_run, edges, tmp_path, capsys):
+    run = copy_run(pix2pix_run, tmp_path)
+    other = tmp_path / "edges copy"
+    shutil.copytree(edges, other)
+    capsys.readouterr()
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--data", other,
+                     "--no-export") == 0
+    assert f"trained on {edges} so far and continues on {other}" in capsys.readouterr().err
+
+
+def test_printed_commands_quote_names_with_spaces(pix2pix_run, tmp_path, capsys):
+    run = tmp_path / "my runs" / "first try"
+    shutil.copytree(pix2pix_run, run)
+    capsys.readouterr()
+    assert cli("cyclegan", "--checkpoints", run.parent, "--name", "first try", "--resume") == 2
+    assert f"--name 'first try' --checkpoints '{run.parent}' --resume" in one_line_error(capsys)
+
+
 def test_a_resume_with_new_optimizer_settings_trains_with_them(pix2pix_run, tmp_path):
     from translate.train.loop import STATE_FILE
     from translate.train.schedules import lr_multiplier

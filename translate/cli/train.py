@@ -10,6 +10,7 @@ import argparse
 import os
 import re
 import sys
+from shlex import quote
 from pathlib import Path
 
 from translate.cli.common import OneLineParser, cli_entry, domain_names, info
@@ -76,6 +77,8 @@ def resolve_config(spec, given: dict):
              f"to train with those, pick another --name or remove {checkpoints / name}")
     cfg = build_config(spec.config_class, preset, saved, file_layer, given, {"name": name} if name else {})
     cfg.validate()
+    if saved.get("data") and cfg.data != saved["data"] and int(os.environ.get("RANK", "0")) == 0:
+        info(f"note: {checkpoints / name} trained on {saved['data']} so far and continues on {cfg.data}")
     return cfg
 
 
@@ -97,7 +100,7 @@ def saved_settings(spec, run_dir: Path) -> dict:
         trained = None  # no run.json to tell: the saved settings will show a mismatch as unknown settings
     if isinstance(trained, str) and trained != spec.name:
         raise UsageError(f"{run_dir} was trained with {trained}, not {spec.name}; continue it with: "
-                         f"{PROG} {trained} --name {run_dir.name} --checkpoints {run_dir.parent} --resume")
+                         f"{PROG} {trained} --name {quote(run_dir.name)} --checkpoints {quote(str(run_dir.parent))} --resume")
     try:
         saved = json.loads(config_path.read_text())
         problem = None if isinstance(saved, dict) else f"it holds a {type(saved).__name__}, not settings"
@@ -238,7 +241,8 @@ def train(args) -> int:
         hint = None
         if device.type == "cpu" and "quick" in spec.config_class.PRESETS and cfg.preset != "quick":
             hint = (f"on a CPU, try the quick preset first (a smaller model, minutes to train): {PROG} {args.model} "
-                    f"--data {cfg.data} --preset quick --name {cfg.name}-quick; Ctrl-C stops this run, --resume continues it")
+                    f"--data {quote(cfg.data)} --preset quick --name {quote(cfg.name + '-quick')}; Ctrl-C stops this run, "
+                    "--resume continues it")
         result = fit(model, train_set, cfg, run_dir, precision=precision, dist=dist, sample_batch=sample_batch,
                      spectral_monitors=monitors, log=log, long_run_hint=hint)
         if dist.is_main and cfg.export:
@@ -259,12 +263,12 @@ def train(args) -> int:
                 log(f"exported {path}")
         if result.stopped_early:
             log(f"stopped at step {result.step}/{result.total_steps}; continue with: "
-                f"{PROG} {args.model} --name {cfg.name} --checkpoints {cfg.checkpoints} --resume")
+                f"{PROG} {args.model} --name {quote(cfg.name)} --checkpoints {quote(str(cfg.checkpoints))} --resume")
             code = 130
         else:
             if dist.is_main:
                 log(f"done: {result.step} steps in {result.seconds / 60:.1f} min; samples in {run_dir / 'samples'}; "
-                    f"try: translate-infer --model {run_dir} --input IMAGE_OR_FOLDER --output OUT")
+                    f"try: translate-infer --model {quote(str(run_dir))} --input IMAGE_OR_FOLDER --output OUT")
             code = 0
     except BaseException:
         ddp.shutdown_distributed(synchronize=False)  # the other ranks may never reach a barrier
