@@ -138,6 +138,22 @@ def test_printed_commands_quote_names_with_spaces(pix2pix_run, tmp_path, capsys)
     assert f"--name 'first try' --checkpoints '{run.parent}' --resume" in one_line_error(capsys)
 
 
+def test_a_second_training_in_the_same_run_folder_is_refused(pix2pix_run, edges, tmp_path, capsys):
+    import os
+
+    from translate.cli.train import hold_run_lock
+
+    run = copy_run(pix2pix_run, tmp_path)
+    held = hold_run_lock(run)  # as a training in another terminal holds it
+    before = files(run)
+    capsys.readouterr()
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3) == 2
+    assert f"another translate-train (process {os.getpid()}) is training in" in one_line_error(capsys)
+    assert files(run) == before
+    held.close()  # the first one ends: the run continues
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--no-export") == 0
+
+
 def test_a_resume_with_new_optimizer_settings_trains_with_them(pix2pix_run, tmp_path):
     from translate.train.loop import STATE_FILE
     from translate.train.schedules import lr_multiplier

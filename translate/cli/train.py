@@ -82,6 +82,30 @@ def resolve_config(spec, given: dict):
     return cfg
 
 
+def hold_run_lock(run_dir: Path):
+    """An exclusive lock on RUN/.lock for as long as the returned file stays open: a second training
+    in the same run folder (another terminal, a repeated job) is refused before it writes anything.
+    The lock goes with the process, however it ends. None where file locks are not available."""
+    try:
+        import fcntl
+    except ImportError:  # not on this platform
+        return None
+    handle = open(run_dir / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        raise UsageError(f"another translate-train{f' (process {holder})' if holder else ''} is training in {run_dir}; "
+                         "wait for it to finish, or pick another --name") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 def saved_settings(spec, run_dir: Path) -> dict:
     """The settings of the run to resume in `run_dir`: its config.json, or the copy in its state.pt when
     config.json is missing or damaged (config.json is written anew once the run continues)."""
@@ -223,6 +247,7 @@ def train(args) -> int:
             source, target = target, source
         run_dir.mkdir(parents=True, exist_ok=True)
         if dist.is_main:
+            lock = hold_run_lock(run_dir)  # noqa: F841 - held (open) until this process ends
             resolved_cfg = config_to_dict(cfg)
             atomic_write_json(resolved_cfg, run_dir / "config.json")
             run_info = {"model": args.model, "dataset": resolved.describe(), "precision": precision.name,
