@@ -142,6 +142,25 @@ def test_bad_archives_are_refused_with_one_line_and_nothing_left_behind(tmp_path
     assert not (tmp_path / "evil.txt").exists()
 
 
+def test_an_archive_without_images_is_refused_and_removed(tmp_path, server, capsys):
+    server.files[MINI] = _zip({"mini/readme.txt": b"moved to another host"})
+    with pytest.raises(UsageError, match="mini.zip holds no images; it was removed"):
+        download_dataset("mini", root=tmp_path, mirror=server.url, progress=False)
+    assert _leftovers(tmp_path) == []  # the next attempt downloads again, not "already there"
+
+
+def test_an_archive_without_a_top_folder_installs_with_ordinary_permissions(tmp_path, server):
+    import os
+    import stat
+
+    server.files[MINI] = _zip({f"{folder}/0.png": _png(k) for k, folder in enumerate(["trainA", "trainB"])})
+    path = download_dataset("mini", root=tmp_path, mirror=server.url, progress=False)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o777 & ~mask  # not mkdtemp's private 0o700
+    assert (path / "trainA" / "0.png").is_file()
+
+
 def test_interrupted_download_keeps_the_part_and_resumes_with_a_range_request(tmp_path, server):
     payload = _mini_zip()
     server.files[MINI] = payload

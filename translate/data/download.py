@@ -350,6 +350,12 @@ def dataset_folder_in(extracted: Path, expected: str | None = None) -> Path:
     return extracted
 
 
+def _holds_images(folder: Path) -> bool:
+    from translate.data.images import IMAGE_EXTENSIONS
+
+    return any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.rglob("*") if p.is_file())
+
+
 def install_archive(archive: Path, final: Path, *, expected_folder: str | None = None) -> Path:
     """Extract `archive` and move its dataset folder to `final` (atomically); remove the archive either
     way. If `final` appeared meanwhile (another process), that one is kept."""
@@ -361,6 +367,13 @@ def install_archive(archive: Path, final: Path, *, expected_folder: str | None =
         raise
     try:
         source = dataset_folder_in(extracted, expected_folder)
+        if not _holds_images(source):
+            raise UsageError(f"{archive.name} holds no images; it was removed: check the mirror, or download the set "
+                             "by hand and pass its folder as --data")
+        if source == extracted:  # the extraction folder itself: mkdtemp made it private
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(source, 0o777 & ~mask)
         if not final.exists():
             os.rename(source, final)
     finally:
