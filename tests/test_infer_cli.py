@@ -78,3 +78,12 @@ def test_direction_that_contradicts_a_single_files_card_is_refused(tmp_path, cap
     unsaid = tiny_generator_file(tmp_path / "other.safetensors", ngf=4, card={"model": "test", "role": "G"})
     assert infer_main(["--model", str(unsaid), "--input", str(image), "--output", str(tmp_path / "b2a"),
                        "--direction", "b2a"]) == 0
+
+
+def test_an_output_named_like_an_image_is_refused(tmp_path, capsys):
+    model = tiny_generator_file(tmp_path / "g.safetensors", ngf=4)
+    image = write(tmp_path / "in.png", 20, 20, 3)
+    assert infer_main(["--model", str(model), "--input", str(image), "--output", str(tmp_path / "result.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "writes a folder" in err and f"--output {tmp_path / 'result'}" in err
+    assert not (tmp_path / "result.png").exists()

@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from translate.data import load_rgb
-    from translate.data.images import MAX_IMAGE_PIXELS
+    from translate.data.images import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS
     import torch
 
     from translate.infer import (generator_multiple, list_inputs, plan_jobs, record_writes, refuse_foreign_files,
@@ -81,6 +81,9 @@ def main(argv=None) -> int:
         raise UsageError(f"--overlap must be >= 0, got {args.overlap}")
     inputs_root = Path(args.input)
     out_dir = Path(args.output)
+    if out_dir.suffix.lower() in IMAGE_EXTENSIONS and not out_dir.is_dir():
+        raise UsageError(f"--output {out_dir} looks like an image file; translate-infer writes a folder (the "
+                         f"translation keeps its input's name in it): pass e.g. --output {out_dir.with_suffix('')}")
     if inputs_root.is_dir() and out_dir.resolve() == inputs_root.resolve():
         raise UsageError(f"--output {out_dir} is the input folder; write to a folder of its own, "
                          f"e.g. --output {out_dir / 'translated'}")
