@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -66,3 +68,27 @@ def test_a_hand_edited_training_size_is_one_line(tmp_path, capsys, size):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pass --size" in err
     assert eval_main(["--model", str(model), "--data", str(root), "--size", "32", "--json"]) == 0
+
+
+def test_a_model_trained_under_the_reversed_name_is_scored_in_its_own_direction(tmp_path, capsys):
+    # Trained on synth-vangogh2photo a2b, it paints photos from paintings: on synth-photo2vangogh that is b2a.
+    from translate.cli.eval import main as eval_main
+    from translate.data.resolve import SyntheticOptions, generate_synthetic
+
+    root = tmp_path / "datasets"
+    generate_synthetic("synth-photo2vangogh", root / "synth-photo2vangogh", SyntheticOptions(n_train=2, n_test=2, size=32))
+    model = tiny_generator_file(tmp_path / "G.safetensors", card={"translates": "a2b", "dataset": "synth-vangogh2photo",
+                                                                  "size": 32})
+    assert eval_main(["--model", str(model), "--data", "synth-photo2vangogh", "--datasets", str(root), "--json"]) == 0
+    out = capsys.readouterr()
+    result = json.loads(out.out)
+    assert result["direction"] == "b2a" and "with A and B swapped" in out.err
+    dataset = open_dataset(root / "synth-photo2vangogh", "test", direction="b2a", pairing="unpaired",
+                           transform=TransformConfig(size=32), train=False)
+    generator = load_generator(model)
+    with torch.no_grad():
+        samples = [dataset[i] for i in range(len(dataset.entries))]
+        paintings = torch.stack([s["A"] for s in samples])  # b2a: A is the painting side
+        truth = torch.stack([s["B_truth"] for s in samples])
+        expected = l1_per_image(generator(paintings), truth).mean().item()
+    assert result["model"]["l1"] == pytest.approx(expected, rel=1e-4)

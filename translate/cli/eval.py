@@ -70,6 +70,14 @@ def main(argv=None) -> int:
     if size % multiple:
         raise UsageError(f"--size {size} does not fit {generator.architecture['name']} (multiples of {multiple})")
     resolved = resolve_dataset(args.data, root=args.datasets, download=False)
+    # `translates` is relative to the name the model was trained under: a model trained on
+    # synth-vangogh2photo a2b paints photos from paintings, which is b2a of synth-photo2vangogh.
+    trained_on = _stored_as(str(card.get("dataset", "")))
+    if trained_on is not None and resolved.canonical == trained_on[0] and resolved.swap != trained_on[1]:
+        flipped = {"a2b": "b2a", "b2a": "a2b"}[direction]
+        info(f"note: {path.name} was trained on {card['dataset']}, which is {args.data} with A and B swapped: "
+             f"scoring it {flipped} on {args.data}")
+        direction = flipped
     pairing = "paired" if resolved.paired else "unpaired"
     dataset = open_dataset(resolved, args.split, direction=direction, pairing=pairing,
                            transform=TransformConfig(size=size, multiple=multiple), train=False, limit=args.limit)
@@ -89,6 +97,19 @@ def main(argv=None) -> int:
     else:
         _print_table(result)
     return 0
+
+
+def _stored_as(name: str) -> tuple[str, bool] | None:
+    """(the name a registry or synthetic set is stored under, whether `name` swaps its A and B)."""
+    from translate.data.registry import lookup_dataset, lookup_synthetic
+
+    if not name:
+        return None
+    synthetic = lookup_synthetic(name)
+    if synthetic is not None:
+        return synthetic
+    found = lookup_dataset(name)
+    return None if found is None else (found[0].name, found[1])
 
 
 def _print_table(result: dict) -> None:
