@@ -79,10 +79,18 @@ def test_a_model_trained_under_the_reversed_name_is_scored_in_its_own_direction(
     generate_synthetic("synth-photo2vangogh", root / "synth-photo2vangogh", SyntheticOptions(n_train=2, n_test=2, size=32))
     model = tiny_generator_file(tmp_path / "G.safetensors", card={"translates": "a2b", "dataset": "synth-vangogh2photo",
                                                                   "size": 32})
-    assert eval_main(["--model", str(model), "--data", "synth-photo2vangogh", "--datasets", str(root), "--json"]) == 0
-    out = capsys.readouterr()
-    result = json.loads(out.out)
-    assert result["direction"] == "b2a" and "with A and B swapped" in out.err
+    results = []
+    # By name, by folder, and with --direction named as on this data (b2a here is the model's own a2b).
+    for extra in (["--data", "synth-photo2vangogh"], ["--data", str(root / "synth-photo2vangogh")],
+                  ["--data", "synth-photo2vangogh", "--direction", "b2a"]):
+        assert eval_main(["--model", str(model), "--datasets", str(root), "--json", *extra]) == 0
+        out = capsys.readouterr()
+        results.append(json.loads(out.out))
+        assert results[-1]["direction"] == "b2a" and "with A and B swapped" in out.err
+    assert eval_main(["--model", str(model), "--datasets", str(root), "--data", "synth-photo2vangogh",
+                      "--direction", "a2b"]) == 2  # what the file cannot do on this data
+    result = results[0]
+    assert all(r["model"] == result["model"] for r in results)
     dataset = open_dataset(root / "synth-photo2vangogh", "test", direction="b2a", pairing="unpaired",
                            transform=TransformConfig(size=32), train=False)
     generator = load_generator(model)

@@ -87,3 +87,10 @@ def test_an_output_named_like_an_image_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "writes a folder" in err and f"--output {tmp_path / 'result'}" in err
     assert not (tmp_path / "result.png").exists()
+
+
+def test_an_overlap_larger_than_the_automatic_tile_is_fine_for_an_image_that_is_not_tiled(tmp_path):
+    model = tiny_generator_file(tmp_path / "g.safetensors", ngf=4)
+    image = write(tmp_path / "in.png", 32, 32, 3)
+    assert infer_main(["--model", str(model), "--input", str(image), "--output", str(tmp_path / "o"),
+                       "--overlap", "600"]) == 0

@@ -146,7 +146,7 @@ def test_files_of_the_users_in_the_output_folder_are_never_replaced(tmp_path, mo
     capsys.readouterr()
     assert infer_main(["--model", model, "--input", str(photos / "translated"), "--output", str(photos)]) == 2
     err = one_line_error(capsys)
-    assert "a.png" in err and "did not write" in err
+    assert "a.png" in err and "not recorded as written by translate-infer" in err
     assert {k: v for k, v in snapshot(photos).items() if not k.startswith("translated/")} == kept
     # Its own earlier results a run may replace (make demo writes its results page again each time),
     # also in a folder written before the record existed; the page's copies are not read as inputs.
@@ -157,6 +157,10 @@ def test_files_of_the_users_in_the_output_folder_are_never_replaced(tmp_path, mo
     out = tmp_path / "again"
     assert infer_main(["--model", model, "--input", str(photos / "translated"), "--output", str(out)]) == 0
     assert "wrote 2 image(s)" in capsys.readouterr().err  # a.png and b.png, not the page's copies
+    # ... unless the copies folder itself is the input.
+    assert infer_main(["--model", model, "--input", str(photos / "translated" / "images"), "--output",
+                       str(tmp_path / "copies")]) == 0
+    assert "wrote 2 image(s)" in capsys.readouterr().err
 
 
 def test_the_results_page_links_names_with_url_characters(tmp_path, model):

@@ -81,7 +81,7 @@ def test_resume_in_another_memory_layout_continues_exactly(tmp_path, before, aft
 
 def test_sigterm_to_the_whole_job_saves_and_resumes(tmp_path):
     # `timeout`, SLURM and systemd send SIGTERM to every process of the job, the DataLoader workers
-    # included: the run must still finish its step, save a checkpoint and exit cleanly.
+    # included (here twice): the run must still finish its step, save a checkpoint and exit cleanly.
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     settings = {**QUIET, "workers": 1, "max_steps": 14, "batch_size": 2, "out": str(tmp_path)}
     done = subprocess.run([sys.executable, "-m", "tests.toy_training", json.dumps({**settings, "terminate_group_at": 9})],

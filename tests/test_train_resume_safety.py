@@ -139,19 +139,40 @@ def test_printed_commands_quote_names_with_spaces(pix2pix_run, tmp_path, capsys)
 
 
 def test_a_second_training_in_the_same_run_folder_is_refused(pix2pix_run, edges, tmp_path, capsys):
-    import os
+    import subprocess
+    import sys
+
+    run = copy_run(pix2pix_run, tmp_path)
+    # A training in another terminal holds the lock (the same code, in another process).
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from translate.cli.train import hold_run_lock; "
+                               f"lock = hold_run_lock(Path({str(run)!r})); print('held', flush=True); time.sleep(120)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = files(run)
+        capsys.readouterr()
+        assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3) == 2
+        assert f"another translate-train (process {holder.pid}) is training in" in one_line_error(capsys)
+        assert files(run) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    # The first one has ended (killed: the lock goes with the process): the run continues.
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--no-export") == 0
+
+
+def test_a_file_system_without_locks_does_not_stop_training(tmp_path, monkeypatch):
+    import errno
+    import fcntl
 
     from translate.cli.train import hold_run_lock
 
-    run = copy_run(pix2pix_run, tmp_path)
-    held = hold_run_lock(run)  # as a training in another terminal holds it
-    before = files(run)
-    capsys.readouterr()
-    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3) == 2
-    assert f"another translate-train (process {os.getpid()}) is training in" in one_line_error(capsys)
-    assert files(run) == before
-    held.close()  # the first one ends: the run continues
-    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--no-export") == 0
+    def no_locks(*args):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "lockf", no_locks)
+    assert hold_run_lock(tmp_path) is None
 
 
 def test_a_resume_with_new_optimizer_settings_trains_with_them(pix2pix_run, tmp_path):

@@ -337,6 +337,8 @@ def list_inputs(path: Path, exclude: Path | None = None) -> list[Path]:
 def _page_copy(file: Path, root: Path) -> bool:
     """Whether `file` (under the folder `root`) is in the images/ folder of a translate-infer output."""
     for parent in file.relative_to(root).parents:
+        if parent == Path("."):  # the input folder itself: translating a page's copies is asked for
+            break
         folder = root / parent
         if folder.name == "images" and (folder.parent / WRITTEN_RECORD).is_file():
             return True
@@ -414,8 +416,8 @@ def refuse_foreign_files(writes: list[Path], out_dir: Path) -> None:
         if path.exists():
             rel = relative_src(path, out_dir)
             if rel not in ours:
-                raise UsageError(f"{out_dir} already holds {rel}, which translate-infer did not write; pick an "
-                                 "empty or new --output folder, or move that file away")
+                raise UsageError(f"{out_dir} already holds {rel}, which is not recorded as written by translate-infer "
+                                 f"({WRITTEN_RECORD}); pick an empty or new --output folder, or move that file away")
 
 
 def record_writes(writes: list[Path], out_dir: Path) -> None:

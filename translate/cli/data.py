@@ -177,8 +177,8 @@ def _sample(args: argparse.Namespace) -> int:
     for flag, value in (("--n", args.n), ("--n-test", args.n_test), ("--size", args.size)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
-    if not 0 <= args.seed < 2**32:
-        raise UsageError(f"--seed must be between 0 and {2**32 - 1}, got {args.seed}")
+    if not 0 <= args.seed < 2**48:
+        raise UsageError(f"--seed must be between 0 and {2**48 - 1}, got {args.seed}")
     check_side("--size", args.size)
     options = SyntheticOptions(n_train=args.n, n_test=args.n_test, size=args.size, seed=args.seed)
     out = generate_synthetic(canonical, Path(args.out), options)

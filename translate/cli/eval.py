@@ -51,7 +51,14 @@ def main(argv=None) -> int:
             raise UsageError(f"{flag} must be positive, got {value}")
     device = resolve_device(args.device)
     precision = resolve_precision(args.amp, device)
-    path = pick_generator(args.model, args.direction)
+    # `translates` and --direction are relative to the name the model was trained under: a model trained
+    # on synth-vangogh2photo a2b paints photos from paintings, which is b2a of synth-photo2vangogh.
+    resolved = resolve_dataset(args.data, root=args.datasets, download=False)
+    trained_on = _stored_as(str(read_metadata(find_generators(args.model)[0])["card"].get("dataset", "")))
+    data_as = (resolved.canonical, resolved.swap) if resolved.canonical else _stored_as(resolved.path.name)
+    swapped = trained_on is not None and data_as is not None and data_as[0] == trained_on[0] and data_as[1] != trained_on[1]
+    flip = {"a2b": "b2a", "b2a": "a2b"}
+    path = pick_generator(args.model, flip[args.direction] if swapped and args.direction else args.direction)
     generator = load_generator(path, device)
     card = generator.card
     direction = card.get("translates", "a2b")
@@ -69,15 +76,10 @@ def main(argv=None) -> int:
     multiple = generator_multiple(generator)
     if size % multiple:
         raise UsageError(f"--size {size} does not fit {generator.architecture['name']} (multiples of {multiple})")
-    resolved = resolve_dataset(args.data, root=args.datasets, download=False)
-    # `translates` is relative to the name the model was trained under: a model trained on
-    # synth-vangogh2photo a2b paints photos from paintings, which is b2a of synth-photo2vangogh.
-    trained_on = _stored_as(str(card.get("dataset", "")))
-    if trained_on is not None and resolved.canonical == trained_on[0] and resolved.swap != trained_on[1]:
-        flipped = {"a2b": "b2a", "b2a": "a2b"}[direction]
+    if swapped:
         info(f"note: {path.name} was trained on {card['dataset']}, which is {args.data} with A and B swapped: "
-             f"scoring it {flipped} on {args.data}")
-        direction = flipped
+             f"its {direction} is {flip[direction]} here")
+        direction = flip[direction]
     pairing = "paired" if resolved.paired else "unpaired"
     dataset = open_dataset(resolved, args.split, direction=direction, pairing=pairing,
                            transform=TransformConfig(size=size, multiple=multiple), train=False, limit=args.limit)

@@ -105,8 +105,8 @@ def main(argv=None) -> int:
             generator.encode_condition(args.condition, 1, device)  # an unknown label: refused before writing
     elif args.condition is not None:
         info(f"note: {path.name} takes no condition; --condition is ignored")
-    tile = resolve_tile(args.tile, 2**31, 2**31)  # the side tiling would use, for an image that needs it
-    if tile is not None:
+    tile = resolve_tile(args.tile, 2**31, 2**31) if args.tile not in ("auto", "off") else None
+    if tile is not None:  # a tile size given: checked against --overlap before anything is written
         multiple = generator_multiple(generator)
         tile = max(multiple, -(-tile // multiple) * multiple)
         if args.overlap >= tile:

@@ -85,18 +85,23 @@ def resolve_config(spec, given: dict):
 def hold_run_lock(run_dir: Path):
     """An exclusive lock on RUN/.lock for as long as the returned file stays open: a second training
     in the same run folder (another terminal, a repeated job) is refused before it writes anything.
-    The lock goes with the process, however it ends. None where file locks are not available."""
+    A POSIX record lock: it goes with the process however it ends, and the DataLoader workers it forks
+    do not hold it. None where the platform or the file system has no locks (nothing is refused there)."""
+    import errno
+
     try:
         import fcntl
     except ImportError:  # not on this platform
         return None
     handle = open(run_dir / ".lock", "a+")
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
         handle.seek(0)
         holder = handle.read().strip()
         handle.close()
+        if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return None  # a file system without locks (Lustre without -o flock, some NFS): train unguarded
         raise UsageError(f"another translate-train{f' (process {holder})' if holder else ''} is training in {run_dir}; "
                          "wait for it to finish, or pick another --name") from None
     handle.seek(0)

@@ -99,8 +99,8 @@ class TrainConfig:
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise UsageError(f"{flag_name(f)} must be a finite number, got {value}")
-        if not 0 <= self.seed < 2**32:
-            raise UsageError(f"--seed must be between 0 and {2**32 - 1}, got {self.seed}")
+        if not 0 <= self.seed < 2**48:  # (seed * 7919 + rank seeds torch's 64-bit generator)
+            raise UsageError(f"--seed must be between 0 and {2**48 - 1}, got {self.seed}")
         for name in ("batch_size", "size", "d_steps", "log_every", "sample_every", "checkpoint_every", "spectral_every",
                      "ngf", "ndf"):
             if getattr(self, name) <= 0:

@@ -13,6 +13,7 @@ exactly.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import time
@@ -85,22 +86,36 @@ def non_finite_networks(model: nn.Module) -> list[str]:
     return sorted({name.split(".")[0] for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())})
 
 
+#: how long after the first SIGTERM a DataLoader worker keeps ignoring more (longer than a step and its
+#: checkpoint); after that a SIGTERM ends it, so that a worker that does not exit can still be stopped
+WORKER_SIGTERM_GRACE_S = 120.0
+
+
 def _worker_leaves_stopping_to_the_loop(worker_id: int) -> None:
     """DataLoader worker start-up: the stop signals are the loop's to act on.
 
     Ctrl-C reaches the terminal's whole process group, and `timeout`, SLURM, systemd and container
-    runtimes send SIGTERM to every process of a job. A worker that died of it would make the main
-    process fail with a traceback before it could save, losing the run's progress since the last
-    checkpoint. Workers ignore SIGINT and their first SIGTERM; the loop finishes its step, saves and
-    shuts them down. A second SIGTERM (PyTorch's and multiprocessing's terminate() of a worker that
-    does not exit) still ends the worker, and one whose main process has died exits on its own.
+    runtimes send SIGTERM to every process of a job (a wrapper may forward it more than once). A worker
+    that died of it would make the main process fail with a traceback before it could save, losing the
+    run's progress since the last checkpoint. Workers ignore SIGINT, and SIGTERM for
+    WORKER_SIGTERM_GRACE_S after the first; the loop finishes its step, saves and shuts them down. A
+    worker whose main process has died exits on its own.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _end_on_the_next_sigterm)
+    signal.signal(signal.SIGTERM, _sigterm_in_a_worker)
 
 
-def _end_on_the_next_sigterm(signum, frame) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+_first_sigterm: float | None = None
+
+
+def _sigterm_in_a_worker(signum, frame) -> None:
+    global _first_sigterm
+    now = time.monotonic()
+    if _first_sigterm is None:
+        _first_sigterm = now
+    if now - _first_sigterm >= WORKER_SIGTERM_GRACE_S:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
@@ -335,8 +350,9 @@ def fit(
         if broken:
             kept = (f"{STATE_FILE} keeps step {saved_step}; resume it with a lower --lr" if saved_step is not None
                     else f"no checkpoint was written; start again with a lower --lr")
+            amp = " (or --amp off)" if precision.name != "fp32" else ""
             raise TrainingDiverged(f"training diverged by step {step}: {', '.join(broken)} hold weights that are not "
-                                   f"finite numbers; {kept} (or --amp off)")
+                                   f"finite numbers; {kept}{amp}")
 
     def save_checkpoint():
         nonlocal saved_step
