@@ -88,7 +88,9 @@ def test_a_model_trained_under_the_reversed_name_is_scored_in_its_own_direction(
         results.append(json.loads(out.out))
         assert results[-1]["direction"] == "b2a" and "with A and B swapped" in out.err
     assert eval_main(["--model", str(model), "--datasets", str(root), "--data", "synth-photo2vangogh",
-                      "--direction", "a2b"]) == 2  # what the file cannot do on this data
+                      "--direction", "a2b"]) == 2  # what the file cannot do on this data, said in its terms
+    assert "does not translate a2b on synth-photo2vangogh (it was trained on synth-vangogh2photo" in \
+        capsys.readouterr().err
     result = results[0]
     assert all(r["model"] == result["model"] for r in results)
     dataset = open_dataset(root / "synth-photo2vangogh", "test", direction="b2a", pairing="unpaired",

@@ -54,11 +54,19 @@ def main(argv=None) -> int:
     # `translates` and --direction are relative to the name the model was trained under: a model trained
     # on synth-vangogh2photo a2b paints photos from paintings, which is b2a of synth-photo2vangogh.
     resolved = resolve_dataset(args.data, root=args.datasets, download=False)
-    trained_on = _stored_as(str(read_metadata(find_generators(args.model)[0])["card"].get("dataset", "")))
+    trained_name = str(read_metadata(find_generators(args.model)[0])["card"].get("dataset", ""))
+    trained_on = _stored_as(trained_name)
     data_as = (resolved.canonical, resolved.swap) if resolved.canonical else _stored_as(resolved.path.name)
     swapped = trained_on is not None and data_as is not None and data_as[0] == trained_on[0] and data_as[1] != trained_on[1]
     flip = {"a2b": "b2a", "b2a": "a2b"}
-    path = pick_generator(args.model, flip[args.direction] if swapped and args.direction else args.direction)
+    try:
+        path = pick_generator(args.model, flip[args.direction] if swapped and args.direction else args.direction)
+    except UsageError:
+        if not swapped:
+            raise
+        # Said in the terms of the data given here, not of the name the model was trained under.
+        raise UsageError(f"{args.model} does not translate {args.direction} on {args.data} (it was trained on "
+                         f"{trained_name}, with A and B the other way round); drop --direction") from None
     generator = load_generator(path, device)
     card = generator.card
     direction = card.get("translates", "a2b")
