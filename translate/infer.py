@@ -382,6 +382,10 @@ def refuse_overwriting(writes: list[Path], inputs: list[Path]) -> None:
 
 #: translate-infer's record, in its output folder, of the files it wrote there (relative paths)
 WRITTEN_RECORD = ".translate-infer.json"
+#: how a results page of write_index begins, and its column heads (pages from before the record are
+#: recognised by them)
+_PAGE_START = "<!doctype html><meta charset='utf-8'><title>"
+_PAGE_COLUMNS = "<th>input</th><th>output</th>"
 
 
 def written_before(out_dir: Path) -> set[str]:
@@ -401,7 +405,7 @@ def written_before(out_dir: Path) -> set[str]:
         text = page.read_text(encoding="utf-8") if page.is_file() else ""
     except (OSError, UnicodeDecodeError):
         return set()
-    if not text.startswith("<!doctype html><meta charset='utf-8'><title>") or "<th>input</th><th>output</th>" not in text:
+    if not text.startswith(_PAGE_START) or _PAGE_COLUMNS not in text:
         return set()  # not a results page of ours
     from urllib.parse import unquote
 
@@ -481,7 +485,7 @@ def plan_jobs(files: list[Path], input_root: Path, out_dir: Path) -> list[Job]:
 def write_index(out_dir: Path, rows: list[dict], title: str) -> Path:
     """An index.html that shows input | output | truth for each image, as the reference's results page."""
     has_truth = any(r.get("truth") for r in rows)
-    head = "<tr><th>name</th><th>input</th><th>output</th>" + ("<th>ground truth</th>" if has_truth else "") + "</tr>"
+    head = "<tr><th>name</th>" + _PAGE_COLUMNS + ("<th>ground truth</th>" if has_truth else "") + "</tr>"
     lines = []
     for r in rows:
         cells = [f"<td>{html.escape(r['name'])}</td>"]
@@ -491,7 +495,7 @@ def write_index(out_dir: Path, rows: list[dict], title: str) -> Path:
             cells.append(f'<td><img src="{html.escape(quote(src))}" width="256"></td>' if src else "<td></td>")
         lines.append("<tr>" + "".join(cells) + "</tr>")
     page = (
-        "<!doctype html><meta charset='utf-8'><title>{t}</title>"
+        _PAGE_START + "{t}</title>"
         "<style>body{{font-family:sans-serif}}td,th{{padding:4px;text-align:center}}img{{image-rendering:auto}}</style>"
         "<h1>{t}</h1><table>{h}{rows}</table>"
     ).format(t=html.escape(title), h=head, rows="".join(lines))

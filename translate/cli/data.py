@@ -165,6 +165,7 @@ def _sample(args: argparse.Namespace) -> int:
     from translate.data.registry import SYNTHETIC, lookup_synthetic
     from translate.data.resolve import SyntheticOptions, generate_synthetic, resolve_dataset
     from translate.data.transforms import check_side
+    from translate.train.config import check_seed
 
     found = lookup_synthetic(args.name)
     if found is None:
@@ -177,8 +178,7 @@ def _sample(args: argparse.Namespace) -> int:
     for flag, value in (("--n", args.n), ("--n-test", args.n_test), ("--size", args.size)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
-    if not 0 <= args.seed < 2**48:
-        raise UsageError(f"--seed must be between 0 and {2**48 - 1}, got {args.seed}")
+    check_seed(args.seed)
     check_side("--size", args.size)
     options = SyntheticOptions(n_train=args.n, n_test=args.n_test, size=args.size, seed=args.seed)
     out = generate_synthetic(canonical, Path(args.out), options)

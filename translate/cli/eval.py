@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     if size % multiple:
         raise UsageError(f"--size {size} does not fit {generator.architecture['name']} (multiples of {multiple})")
     if swapped:
-        info(f"note: {path.name} was trained on {card['dataset']}, which is {args.data} with A and B swapped: "
+        info(f"note: {path.name} was trained on {trained_name}, which is {args.data} with A and B swapped: "
              f"its {direction} is {flip[direction]} here")
         direction = flip[direction]
     pairing = "paired" if resolved.paired else "unpaired"

@@ -63,12 +63,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     import numpy as np
     from PIL import Image
+    import torch
     from tqdm import tqdm
 
     from translate.data import load_rgb
     from translate.data.images import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS
-    import torch
-
     from translate.infer import (generator_multiple, list_inputs, plan_jobs, record_writes, refuse_foreign_files,
                                  refuse_overwriting, relative_src, resolve_tile, translate_image, write_index)
     from translate.io.generator_file import load_generator, pick_generator

@@ -10,8 +10,8 @@ import argparse
 import os
 import re
 import sys
-from shlex import quote
 from pathlib import Path
+from shlex import quote
 
 from translate.cli.common import OneLineParser, cli_entry, domain_names, info
 from translate.errors import UsageError
@@ -71,13 +71,14 @@ def resolve_config(spec, given: dict):
     was = record["settings"] if record and record["name"] == preset_name else {}
     changed = {k: (was[k], v) for k, v in preset.items()
                if k in was and was[k] != v and saved.get(k) == was[k] and k not in merged}
-    if changed and int(os.environ.get("RANK", "0")) == 0:
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # (notes are printed once under torchrun)
+    if changed and main_rank:
         info(f"note: {checkpoints / name} resumes with its own settings ({', '.join(f'{k} {old}' for k, (old, _) in changed.items())}); "
              f"--preset {preset_name} now means {', '.join(f'{k} {new}' for k, (_, new) in changed.items())}: "
              f"to train with those, pick another --name or remove {checkpoints / name}")
     cfg = build_config(spec.config_class, preset, saved, file_layer, given, {"name": name} if name else {})
     cfg.validate()
-    if saved.get("data") and cfg.data != saved["data"] and int(os.environ.get("RANK", "0")) == 0:
+    if saved.get("data") and cfg.data != saved["data"] and main_rank:
         info(f"note: {checkpoints / name} trained on {saved['data']} so far and continues on {cfg.data}")
     return cfg
 

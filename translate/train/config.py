@@ -99,8 +99,7 @@ class TrainConfig:
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise UsageError(f"{flag_name(f)} must be a finite number, got {value}")
-        if not 0 <= self.seed < 2**48:  # (seed * 7919 + rank seeds torch's 64-bit generator)
-            raise UsageError(f"--seed must be between 0 and {2**48 - 1}, got {self.seed}")
+        check_seed(self.seed)
         for name in ("batch_size", "size", "d_steps", "log_every", "sample_every", "checkpoint_every", "spectral_every",
                      "ngf", "ndf"):
             if getattr(self, name) <= 0:
@@ -138,6 +137,15 @@ RUN_CONTROLS = frozenset({
     "log_every", "sample_every", "checkpoint_every", "spectral_every", "tensorboard", "export", "resume", "config",
     "bn_refresh_batches",
 })
+
+
+#: seeds from 0 below this (a run seeds torch's 64-bit generator with seed * 7919 + 1 + rank)
+SEED_LIMIT = 2**48
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= seed < SEED_LIMIT:
+        raise UsageError(f"--seed must be between 0 and {SEED_LIMIT - 1}, got {seed}")
 
 
 def flag_name(f: dataclasses.Field) -> str:

@@ -349,7 +349,7 @@ def fit(
         broken = non_finite_networks(model)
         if broken:
             kept = (f"{STATE_FILE} keeps step {saved_step}; resume it with a lower --lr" if saved_step is not None
-                    else f"no checkpoint was written; start again with a lower --lr")
+                    else "no checkpoint was written; start again with a lower --lr")
             amp = " (or --amp off)" if precision.name != "fp32" else ""
             raise TrainingDiverged(f"training diverged by step {step}: {', '.join(broken)} hold weights that are not "
                                    f"finite numbers; {kept}{amp}")
