@@ -374,3 +374,26 @@ def test_a_setting_added_after_a_run_began_keeps_its_old_behaviour_on_resume(mon
     assert train_cli_module.resolve_config(spec, given).word_dropout == 0.0
     assert train_cli_module.resolve_config(spec, {**given, "word_dropout": 0.1}).word_dropout == 0.1
     assert train_cli_module.resolve_config(spec, {**given, "resume": False, "name": "new"}).word_dropout == 0.05
+
+
+@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)], ids=["SIGINT", "SIGTERM"])
+def test_a_signalled_run_saves_and_exits_with_the_shells_code_for_that_signal(edges, tmp_path, monkeypatch, capsys,
+                                                                              signum, code):
+    # 128 + the signal, as if it had ended the process: a job script tells Ctrl-C (130) from the
+    # SIGTERM of timeout, SLURM or systemd (143), and the run is resumable either way.
+    import os
+
+    from translate.train import loop
+
+    enter = loop.StopRequest.__enter__
+
+    def signalled_on_entry(self):
+        enter(self)
+        os.kill(os.getpid(), signum)  # handled: the loop finishes its first step, saves and returns
+        return self
+
+    monkeypatch.setattr(loop.StopRequest, "__enter__", signalled_on_entry)
+    ckpt = tmp_path / "ckpt"
+    assert train_cli("--data", edges, "--checkpoints", ckpt, "--name", "run", "--max-steps", 3, *SMALL) == code
+    assert torch.load(ckpt / "run" / "state.pt", weights_only=False)["step"] == 1
+    assert "--resume" in capsys.readouterr().err

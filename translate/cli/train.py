@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 from shlex import quote
@@ -295,7 +296,9 @@ def train(args) -> int:
         if result.stopped_early:
             log(f"stopped at step {result.step}/{result.total_steps}; continue with: "
                 f"{PROG} {args.model} --name {quote(cfg.name)} --checkpoints {quote(str(cfg.checkpoints))} --resume")
-            code = 130
+            # The shell's convention, as if the signal had ended the process: 130 for Ctrl-C, 143 for
+            # SIGTERM (timeout, SLURM, systemd), so that a job script can tell one from the other.
+            code = 128 + (result.stop_signal or signal.SIGINT)
         else:
             if dist.is_main:
                 log(f"done: {result.step} steps in {result.seconds / 60:.1f} min; samples in {run_dir / 'samples'}; "

@@ -47,6 +47,9 @@ class FitResult:
     total_steps: int
     stopped_early: bool
     seconds: float
+    #: the signal that stopped this process's run early (SIGINT or SIGTERM); None when it finished, or
+    #: when another rank was signalled
+    stop_signal: int | None = None
 
 
 class StopRequest:
@@ -55,6 +58,7 @@ class StopRequest:
 
     def __init__(self):
         self.requested = False
+        self.signal: int | None = None  # the first signal received
         self._previous = {}
 
     def __enter__(self):
@@ -70,6 +74,8 @@ class StopRequest:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
         self.requested = True
+        if self.signal is None:
+            self.signal = signum
         print("\nstop requested: finishing this step and saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
 
     def __exit__(self, *exc):
@@ -486,4 +492,5 @@ def fit(
     if dist.is_main:
         metrics.close()
         tb.close()
-    return FitResult(step=step, total_steps=total_steps, stopped_early=stopped_early, seconds=time.perf_counter() - start)
+    return FitResult(step=step, total_steps=total_steps, stopped_early=stopped_early, seconds=time.perf_counter() - start,
+                     stop_signal=stop.signal if stopped_early else None)
