@@ -243,3 +243,27 @@ def test_a_resize_upsampling_generator_keeps_its_layout_through_the_file(tmp_pat
     x = images()
     with torch.no_grad():
         assert torch.allclose(model.generator(x), net(x), atol=1e-6)
+
+
+def test_weights_that_are_not_finite_are_refused_in_both_directions(run_dir, tmp_path):
+    # NaN weights translate every image to NaN, which is saved as a black picture with exit code 0.
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    source = run_dir / "G.safetensors"
+    with safe_open(str(source), framework="pt") as f:
+        metadata = dict(f.metadata())
+    tensors = load_file(str(source))
+    name = next(k for k, v in tensors.items() if v.is_floating_point() and v.dim() == 4)
+    tensors[name] = tensors[name].clone()
+    tensors[name].view(-1)[3] = float("nan")
+    bad = tmp_path / "nan.safetensors"
+    save_file(tensors, str(bad), metadata=metadata)
+    with pytest.raises(UsageError, match=f"not finite numbers.*{name}"):
+        load_generator(bad)
+    model = load_generator(source)
+    with torch.no_grad():
+        next(model.generator.parameters()).view(-1)[0] = float("inf")
+    with pytest.raises(UsageError, match="holds NaN or inf"):
+        save_generator(tmp_path / "inf.safetensors", model)
+    assert not (tmp_path / "inf.safetensors").exists()

@@ -136,6 +136,11 @@ def metadata_of(model: TranslationGenerator) -> dict[str, str]:
     return _json_metadata(model.generator, model.condition, model.card)
 
 
+def _not_finite(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The first floating-point tensor holding NaN or inf, by name; None when all are finite."""
+    return next((k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+
+
 def save_generator(path: str | os.PathLike, model: TranslationGenerator) -> Path:
     """Write `model` (weights + description) to `path` atomically."""
     from safetensors.torch import save as serialize
@@ -146,6 +151,10 @@ def save_generator(path: str | os.PathLike, model: TranslationGenerator) -> Path
     if model.condition_encoder is not None:
         for k, v in model.condition_encoder.state_dict().items():
             tensors[_ENCODER_PREFIX + k] = v.detach().to("cpu").contiguous()
+    bad = _not_finite(tensors)
+    if bad is not None:  # it would translate every image to NaN (a black picture) without a word
+        raise UsageError(f"not writing {path}: the generator's {bad} holds NaN or inf (the run diverged); "
+                         "export an earlier checkpoint or train again with a lower --lr")
     # Serialized in memory, then written atomically: a crash never leaves half a model file.
     data = serialize(tensors, metadata=_json_metadata(model.generator, model.condition, model.card))
     path = Path(path)
@@ -197,6 +206,10 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
         raise UsageError(f"{path} has a description this toolkit cannot build a network from ({type(e).__name__}: "
                          f"{' '.join(str(e).split())}); export it again with translate-export") from None
     tensors = load_file(str(path), device="cpu")
+    bad = _not_finite(tensors)
+    if bad is not None:  # its translations would be NaN, shown as black pictures
+        raise UsageError(f"{path} holds weights that are not finite numbers (NaN or inf, in {bad}): it was exported from "
+                         "a diverged run or is damaged; export it again from a good checkpoint or train again")
     gen_state = {k: v for k, v in tensors.items() if not k.startswith(_ENCODER_PREFIX)}
     enc_state = {k[len(_ENCODER_PREFIX):]: v for k, v in tensors.items() if k.startswith(_ENCODER_PREFIX)}
     try:
