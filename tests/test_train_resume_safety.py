@@ -280,6 +280,17 @@ def test_config_file_values_are_checked_against_the_fields_types(edges, tmp_path
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("name, expected", [("settings.yaml", "YAML is not read; write the same keys as JSON"),
+                                            ("folder", "is a folder; pass a .json or .toml file")])
+def test_a_config_file_in_yaml_or_a_folder_says_what_to_pass(edges, tmp_path, capsys, name, expected):
+    file = tmp_path / name
+    file.mkdir() if name == "folder" else file.write_text("lr: 0.001\n")
+    assert train_cli("--data", edges, "--checkpoints", tmp_path, "--name", "r", "--max-steps", 1, "--config", file,
+                     *SMALL) == 2
+    assert expected in one_line_error(capsys)
+    assert not (tmp_path / "r").exists()
+
+
 def test_config_file_values_of_the_right_types_are_taken(edges, tmp_path):
     file = tmp_path / "settings.toml"
     file.write_text('lr = 1\nlr_d = 0.001\nflip = false\nload-size = 36\n')

@@ -184,8 +184,12 @@ def given_values(namespace, config_class) -> dict:
 
 def read_config_file(path: str) -> dict:
     p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"config file {path} is a folder; pass a .json or .toml file (a run's config.json will do)")
     if not p.is_file():
         raise UsageError(f"config file {path} not found")
+    if p.suffix.lower() in (".yaml", ".yml"):
+        raise UsageError(f"config file {path}: YAML is not read; write the same keys as JSON (.json) or TOML (.toml)")
     try:
         if p.suffix == ".toml":
             return tomllib.loads(p.read_text())
