@@ -154,6 +154,9 @@ def test_a_second_training_in_the_same_run_folder_is_refused(pix2pix_run, edges,
         capsys.readouterr()
         assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3) == 2
         assert f"another translate-train (process {holder.pid}) is training in" in one_line_error(capsys)
+        # without --resume too: not told to add --resume (which the lock would then refuse)
+        assert train_cli("--data", edges, "--checkpoints", run.parent, "--name", "run", "--max-steps", 3) == 2
+        assert f"another translate-train (process {holder.pid}) is training in" in one_line_error(capsys)
         assert files(run) == before
     finally:
         holder.kill()

@@ -113,6 +113,16 @@ def hold_run_lock(run_dir: Path):
     return handle
 
 
+def refuse_if_training(run_dir: Path) -> None:
+    """Refuses at once when another process holds `run_dir`'s lock, before the checks whose advice
+    (add --resume, pick another --name) would be wrong while it trains. Rank 0 only: under torchrun
+    the other ranks start beside it and would find its lock."""
+    if int(os.environ.get("RANK", "0")) == 0 and (run_dir / ".lock").is_file():
+        lock = hold_run_lock(run_dir)  # refuses when held; taken and let go at once otherwise
+        if lock is not None:
+            lock.close()
+
+
 def saved_settings(spec, run_dir: Path) -> dict:
     """The settings of the run to resume in `run_dir`: its config.json, or the copy in its state.pt when
     config.json is missing or damaged (config.json is written anew once the run continues)."""
@@ -198,6 +208,7 @@ def train(args) -> int:
     spec = model_spec(args.model)
     cfg = resolve_config(spec, given_values(args, spec.config_class))
     run_dir = Path(cfg.checkpoints) / cfg.name
+    refuse_if_training(run_dir)
     if (run_dir / STATE_FILE).exists() and not cfg.resume:
         raise UsageError(f"{run_dir} already holds a run; add --resume to continue it, or pick another --name")
     exported = sorted(p.name for p in run_dir.glob("*.safetensors")) if not (run_dir / STATE_FILE).exists() else []
