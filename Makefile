@@ -19,11 +19,13 @@ $(VENV)/.installed: pyproject.toml
 # the test photos, at the 128 px it was trained at, as a results page (checkpoints/demo/results/index.html).
 # Running it again resumes an interrupted run (Ctrl-C exports the generators so far, so their presence
 # says nothing: the resume state does), or, when training has finished, only re-exports and redoes the
-# results page (a resume at the last step trains nothing).
+# results page (a resume at the last step trains nothing). Exported generators without state.pt (removed
+# to save space) are used as they are.
 DEMO := checkpoints/demo
 
 demo: setup
 	@if [ -f $(DEMO)/state.pt ]; then $(BIN)/translate-train cyclegan --data synth-photo2vangogh --preset quick --name demo --resume; \
+	elif [ -f $(DEMO)/G_A.safetensors ]; then echo "$(DEMO) holds exported generators without state.pt: using them as they are (delete $(DEMO) to train again)"; \
 	else $(BIN)/translate-train cyclegan --data synth-photo2vangogh --preset quick --name demo; fi
 	$(BIN)/translate-infer --model $(DEMO) --direction a2b --input datasets/synth-photo2vangogh/testA --size 128 --output $(DEMO)/results
 
