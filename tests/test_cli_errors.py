@@ -4,8 +4,10 @@ file it was replacing left as it was."""
 from __future__ import annotations
 
 import errno
+import os
 
 import pytest
+import torch
 
 from translate.cli.common import cli_entry
 from translate.train import checkpoint
@@ -67,3 +69,40 @@ def test_a_json_write_that_fills_the_disk_names_its_file(tmp_path, monkeypatch):
         checkpoint.atomic_write_json({"a": 1}, tmp_path / "config.json")
     assert full.value.filename == str(tmp_path / "config.json")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_over_the_disk_quota_is_named_with_space_left_on_the_disk(tmp_path, monkeypatch):
+    # torch.save turns the file's EDQUOT into a RuntimeError about zip positions; the disk itself
+    # has room, so only the error's context tells that the quota is used up.
+    import io
+
+    path = tmp_path / "state.pt"
+    checkpoint.atomic_torch_save({"step": 1}, path)
+    before = path.read_bytes()
+    fdopen = os.fdopen
+
+    class OverQuota(io.RawIOBase):
+        def __init__(self, fd):
+            self.file, self.written = fdopen(fd, "wb", buffering=0), 0
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            self.written += len(data)
+            if self.written > 2000:
+                raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
+            return self.file.write(data)
+
+        def fileno(self):
+            return self.file.fileno()
+
+        def close(self):
+            self.file.close()
+            super().close()
+
+    monkeypatch.setattr(checkpoint.os, "fdopen", lambda fd, mode: io.BufferedWriter(OverQuota(fd), buffer_size=512))
+    with pytest.raises(OSError) as full:
+        checkpoint.atomic_torch_save({"step": 2, "weights": torch.zeros(10000)}, path)
+    assert full.value.errno == errno.EDQUOT and full.value.filename == str(path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["state.pt"]

@@ -47,25 +47,34 @@ def _atomic_write(path: Path, write) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as error:
-        full = isinstance(error, (OSError, RuntimeError)) and _disk_full(error, path.parent)
+        full = _disk_full(error, path.parent) if isinstance(error, (OSError, RuntimeError)) else None
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        if full:  # the file the write was for, not a nameless errno or torch's zip-writer message
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        if full is not None:  # the file the write was for, not a nameless errno or torch's zip-writer message
+            raise OSError(full, os.strerror(full), str(path)) from None
         raise
 
 
-def _disk_full(error: BaseException, folder: Path) -> bool:
-    """Whether a failed write ran out of space: ENOSPC, or torch.save's zip writer failing (it reports
-    a short write as a RuntimeError) with under 1 MiB left."""
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(error: BaseException, folder: Path) -> int | None:
+    """ENOSPC or EDQUOT when a failed write ran out of space, else None. torch.save's zip writer turns
+    a failed write into a RuntimeError: the OSError it came from is its context when the file object
+    raised it, and a write that only came up short is taken as a full disk with under 1 MiB left."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _FULL:
+            return seen.errno
+        seen = seen.__cause__ or seen.__context__
     if isinstance(error, OSError):
-        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+        return None
     try:
-        return shutil.disk_usage(folder).free < 2**20
+        return errno.ENOSPC if shutil.disk_usage(folder).free < 2**20 else None
     except OSError:
-        return False
+        return None
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
