@@ -101,13 +101,15 @@ def test_sr_static_rank_beyond_the_matrix_rank_makes_the_whole_spectrum_one():
     torch.testing.assert_close(effective_spectrum(layer), torch.ones(5, dtype=torch.float64), rtol=1e-12, atol=1e-12)
 
 
-def test_sr_dynamic_at_start_compensates_by_the_current_ratios():
-    # gamma = s / s1 at t = 0, so (s_j + gamma_j (s1 - s_j)) / s1 = r_j + r_j (1 - r_j); d_1 = 0.
+def test_sr_dynamic_at_start_leaves_the_spectrum_as_it_is():
+    # gamma = s / s1 at t = 0, so d_j = gamma_j s1 - s_j = 0: a spectrum that has not fallen from its
+    # best is not compensated (the bracketed misreading gamma_j (s1 - s_j) gave r_j + r_j (1 - r_j)).
     layer = linear_with_weight(matrix_with_spectrum(S, 5, 9))
-    apply_d_regularizer(layer, "sr-dynamic")
-    expected = R + R * (1 - R)
-    assert expected[0] == 1.0
-    torch.testing.assert_close(effective_spectrum(layer), expected, rtol=1e-12, atol=1e-12)
+    reg = apply_d_regularizer(layer, "sr-dynamic")
+    torch.testing.assert_close(effective_spectrum(layer), R, rtol=1e-12, atol=1e-12)
+    param = layer.parametrizations.weight[0]
+    assert float(param.delta.abs().max()) < 1e-12
+    assert reg.kind == "sr-dynamic"
 
 
 def test_sr_dynamic_gamma_is_the_running_maximum_of_the_normalized_spectrum():
@@ -133,9 +135,9 @@ def test_sr_dynamic_gamma_is_the_running_maximum_of_the_normalized_spectrum():
         running_max = torch.maximum(running_max, torch.tensor(r, dtype=torch.float64))
         torch.testing.assert_close(param.gamma, running_max, rtol=1e-12, atol=1e-12)
     assert running_max.tolist() == [1.0, 0.8, 0.5, 0.3]
-    r_now = torch.tensor(ratio_history[-1], dtype=torch.float64)
-    expected = r_now + running_max * (1 - r_now)
-    torch.testing.assert_close(effective_spectrum(layer), expected, rtol=1e-12, atol=1e-12)
+    # After the collapse the layer computes with its best spectrum, s_j / s1 -> gamma_j (Liu et al.:
+    # d_j = gamma_j s1 - s_j; their released code sets each singular value to s1 gamma_j).
+    torch.testing.assert_close(effective_spectrum(layer), running_max, rtol=1e-12, atol=1e-12)
 
 
 def test_refresh_every_is_honoured_and_the_compensation_is_constant_in_between():
@@ -204,11 +206,16 @@ def test_conv_layers_use_out_by_in_kh_kw_matrices(kind):
     d = torch.zeros_like(s)
     if kind == "sr-static":
         d[:2] = s[0] - s[:2]
-    elif kind == "sr-dynamic":
-        d = (s / s[0]) * (s[0] - s)
+    elif kind == "sr-dynamic":  # a spectrum that was once better: gamma held above s / s1
+        best = torch.tensor([1.0, 0.9, 0.8, 0.7], dtype=torch.float64)
+        d = best * s[0] - s
     expected = ((u * (s + d)) @ vh / s[0]).reshape(out_ch, in_ch, k, k)
     for layer in (conv, tconv):
         apply_d_regularizer(layer, kind, static_rank=2)
+        if kind == "sr-dynamic":
+            param = layer.parametrizations.weight[0]
+            param.gamma.copy_(best)
+            param.refresh(layer.parametrizations.weight.original)
         layer.eval()
     x = torch.randn(2, in_ch, 8, 8, dtype=torch.float64)
     y = torch.randn(2, in_ch, 6, 6, dtype=torch.float64)

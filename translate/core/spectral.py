@@ -18,9 +18,16 @@ output channels are its dim 1), let W = U diag(s) V^T with s1 >= s2 >= ... >= sr
   so that W_SR = U diag(s + d) V^T / s1: the normalized spectrum s_j / s1 becomes (s_j + d_j) / s1.
   * static compensation, hyperparameter i: d_j = s1 - s_j for j <= i, else 0
     (the top i normalized singular values become 1);
-  * dynamic compensation, no hyperparameter: d_1 = 0 and d_j = gamma_j (s1 - s_j) for j >= 2, with
-    gamma_j = max over past iterations t of s_j^t / s1^t, a running maximum that keeps the
-    spectrum from collapsing below the best it has been.
+  * dynamic compensation, no hyperparameter: d_1 = 0 and d_j = gamma_j s1 - s_j for j >= 2, with
+    gamma_j = max over past iterations t of s_j^t / s1^t: the normalized spectrum becomes gamma,
+    its own running maximum, so that it never falls below the best it has been (a spectrum that
+    has not fallen is left as it is; static compensation is the case gamma_j = 1).
+
+  The dynamic d_j is gamma_j^T * s1^T - s_j^T, not gamma_j^T * (s1^T - s_j^T): seed 004 writes it
+  without brackets ("γ_j^T · σ_1^T − σ_j^T"), and the authors' released dynamic code sets each
+  singular value to s1 * gamma_j (max-liu-112/SRGANs, updater.py). The bracketed reading, which
+  DESIGN.md transcribed and this module followed until 2026-11-22, raised every normalized singular
+  value from the first refresh on (r -> 2r - r^2), collapse or not.
 
 The SVD is the expensive part, so U, s, V (and gamma) are recomputed only every `refresh_every`
 D steps (`SpectralRegularizer.step()`), and dW is a constant in between; gamma's maximum runs over
@@ -47,8 +54,8 @@ run apply identical averaged updates and so compute identical buffers (translate
 iteration runs in float32 (float64 for float64 weights) and the SVD in float64, with autocast
 disabled, so bf16 and fp16 autocast only affect the layer's own conv or matmul.
 
-The released code of Liu et al. rewrites the raw weights' spectrum to s1 * gamma_j instead; we follow
-the paper's formulas above, which leave the trained parameter W untouched.
+Liu et al.'s released code writes the compensated spectrum into the raw weights; we keep it in dW,
+which leaves the trained parameter W untouched (the layer computes with the same effective weight).
 """
 
 from __future__ import annotations
@@ -224,10 +231,10 @@ class SpectralWeight(nn.Module):
             d = torch.zeros_like(s)
             i = min(self.static_rank, s.numel())
             d[:i] = s1 - s[:i]
-        else:  # sr-dynamic: gamma_j = max_{t <= T} s_j^t / s1^t, d_j = gamma_j (s1 - s_j), d_1 = 0
+        else:  # sr-dynamic: gamma_j = max_{t <= T} s_j^t / s1^t, d_j = gamma_j s1 - s_j, d_1 = 0
             ratios = s / s1 if s1 > 0 else torch.zeros_like(s)
             self.gamma.copy_(torch.maximum(self.gamma.double(), ratios))
-            d = self.gamma.double() * (s1 - s)
+            d = self.gamma.double() * s1 - s  # >= 0: gamma_j >= s_j / s1
             d[0] = 0.0
         delta = _matrix_to_weight((left * d) @ right_t, self.delta.shape, self.out_dim)
         self.delta.copy_(delta)
