@@ -211,3 +211,42 @@ def test_fp16_autocast_with_a_real_grad_scaler_on_cuda():
             critic, real.cuda(), fake.cuda(), scaler=scaler, generator=torch.Generator().manual_seed(7)
         )
     torch.testing.assert_close(penalty.double().cpu(), reference, rtol=2e-2, atol=0)
+
+
+# ---- batch norm and the per-sample penalty -------------------------------------------------------------
+
+def _norms_one_sample_at_a_time(critic, x):
+    return torch.cat([critic_gradient_norms(critic, x[i:i + 1]) for i in range(x.shape[0])])
+
+
+@pytest.mark.parametrize("model", ["discogan", "pix2pix"])
+def test_a_wgan_gp_critic_asked_for_batch_norm_gets_layer_norm_and_per_sample_gradients(model):
+    # Batch norm makes each critic value depend on the whole batch: the gradient the penalty sees is
+    # then not each sample's own (Gulrajani et al. sec. 4). Under wgan-gp the D's take layer norm
+    # instead, and the batched norms equal those computed one sample at a time.
+    from translate.models.discogan import DiscoGAN, DiscoGANConfig
+    from translate.models.pix2pix import Pix2Pix, Pix2PixConfig
+
+    torch.manual_seed(0)
+    if model == "discogan":
+        built = {o: DiscoGAN(DiscoGANConfig(objective=o, ngf=4, ndf=4)) for o in ("wgan-gp", "nsgan")}
+        critic_of = {o: (lambda m: (lambda x: m.D_A(x)[0]))(m) for o, m in built.items()}
+        x = torch.randn(4, 3, 64, 64, dtype=torch.float64)
+        gens = [built["wgan-gp"].G_A]
+    else:
+        built = {o: Pix2Pix(Pix2PixConfig(objective=o, ngf=4, ndf=4, netG="unet_32")) for o in ("wgan-gp", "lsgan")}
+        critic_of = {o: (lambda m: (lambda x: m.D(x)))(m) for o, m in built.items()}
+        x = torch.randn(4, 6, 32, 32, dtype=torch.float64)
+        gens = [built["wgan-gp"].G]
+    critics = [m for n, m in built["wgan-gp"].named_children() if n.startswith("D") and n != "D_condition"]
+    assert critics and not any(isinstance(l, nn.BatchNorm2d) for d in critics for l in d.modules())
+    assert all(any(isinstance(l, nn.GroupNorm) for l in d.modules()) for d in critics)
+    assert any(isinstance(l, nn.BatchNorm2d) for g in gens for l in g.modules())  # G keeps its batch norm
+    for m in built.values():
+        m.double().train()
+    wgan_gp, other = critic_of["wgan-gp"], critic_of[next(o for o in built if o != "wgan-gp")]
+    torch.testing.assert_close(critic_gradient_norms(wgan_gp, x), _norms_one_sample_at_a_time(wgan_gp, x),
+                               rtol=1e-10, atol=1e-12)
+    # with batch norm (the other objective keeps it) the batched norms are not the samples' own
+    batched, alone = critic_gradient_norms(other, x), _norms_one_sample_at_a_time(other, x)
+    assert (batched - alone).abs().max() > 1e-3 * alone.abs().max()

@@ -254,6 +254,9 @@ def train(args) -> int:
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         model = spec.build(cfg, train_set)
+        if cfg.objective == "wgan-gp" and getattr(cfg, "norm", None) == "batch":
+            log("note: under wgan-gp the discriminators use layer norm where --norm batch asks for batch norm "
+                "(the gradient penalty is per sample, and batch norm ties samples together); the generators keep batch norm")
         _check_discriminator_sizes(model, tuple(train_set[0]["A"].shape[-2:]))
         if dist.enabled:  # batch norm anywhere in the model then covers the global batch
             model = ddp.convert_batch_norm(model)

@@ -61,7 +61,8 @@ def critic_gradient_norms(critic: Critic, x: torch.Tensor, scaler=None) -> torch
     """Per-sample L2 norms of d critic(x) / dx, with a graph so that they can be penalised."""
     x = x.detach().requires_grad_(True)
     # Summing over the batch gives every sample its own gradient: samples are independent (no batch
-    # norm in a WGAN-GP critic, Gulrajani et al. sec. 4).
+    # norm in a WGAN-GP critic, Gulrajani et al. sec. 4; the models build theirs with layer norm,
+    # translate.models.base.critic_norm).
     out = _per_sample_critic(critic(x)).sum()
     if scaler is not None and scaler.is_enabled():
         (grad,) = torch.autograd.grad(scaler.scale(out), x, create_graph=True)

@@ -201,6 +201,15 @@ def set_requires_grad(modules, flag: bool) -> None:
             p.requires_grad_(flag)
 
 
+def critic_norm(objective: str, norm: str) -> str:
+    """The norm a discriminator is built with: `norm`, except that a WGAN-GP critic takes layer norm
+    where batch norm was asked for. The gradient penalty asks each sample's critic value for a
+    gradient of norm 1 in that sample; batch norm makes every critic value depend on the whole batch,
+    so that gradient is not the one penalised, and Gulrajani et al. (2017, sec. 4) use layer norm as
+    the drop-in replacement. Generators keep batch norm."""
+    return "layer" if objective == "wgan-gp" and norm == "batch" else norm
+
+
 class TwoWayModel(TranslationModel):
     """Two generators and two discriminators: G_A translates A -> B and D_A tells real B from G_A(a);
     G_B and D_B the other way (CycleGAN, DiscoGAN). Built from the config's netG/ngf/netD/ndf/norm
@@ -215,7 +224,8 @@ class TwoWayModel(TranslationModel):
         self.G_A, self.G_B = (create_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout,
                                                upsample=cfg.upsample)
                               for _ in range(2))
-        self.D_A, self.D_B = (create_discriminator(cfg.netD, ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=cfg.norm)
+        self.D_A, self.D_B = (create_discriminator(cfg.netD, ndf=cfg.ndf, n_layers=cfg.n_layers_D,
+                                                  norm=critic_norm(cfg.objective, cfg.norm))
                               for _ in range(2))
         self.setup_adversary(cfg)
 

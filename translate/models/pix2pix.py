@@ -26,7 +26,7 @@ import torch
 
 from translate.core.objectives import get_objective
 from translate.io.generator_file import ConditionSpec, TranslationGenerator, build_condition_encoder
-from translate.models.base import StepContext, TranslationModel
+from translate.models.base import StepContext, TranslationModel, critic_norm
 from translate.nets.factory import create_discriminator, create_generator
 from translate.train.config import TrainConfig, option
 
@@ -123,7 +123,7 @@ class Pix2Pix(TranslationModel):
         # G and its condition encoder travel together: export saves both, inference needs both.
         self.G = TranslationGenerator(G, condition)
         self.D = create_discriminator(cfg.netD, in_channels=6, ndf=cfg.ndf, n_layers=cfg.n_layers_D,
-                                      norm=cfg.norm, condition_dim=cdim)
+                                      norm=critic_norm(cfg.objective, cfg.norm), condition_dim=cdim)
         self.D_condition = build_condition_encoder(condition)
         self.setup_adversary(cfg)
         # Captions to draw mismatched conditions from, with their labels when the dataset has both.

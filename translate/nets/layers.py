@@ -6,6 +6,9 @@ The norm layers and the bias rule follow the reference implementation (junyanz/p
 - `batch`: BatchNorm2d with learned scale and shift and running statistics;
 - `instance`: InstanceNorm2d without learned scale/shift and without running statistics, so that it
   normalizes with each image's own statistics in training and in evaluation alike;
+- `layer`: layer norm over each sample's channels and positions (GroupNorm with one group) with a
+  learned scale and shift per channel, for discriminators only: a WGAN-GP critic's stand-in for batch
+  norm (translate.models.base.critic_norm);
 - a convolution followed by batch norm has no bias (the norm's shift replaces it); with instance norm it
   has one. The reference also drops the bias when there is no norm at all (`norm="none"`); here a
   convolution without a norm after it keeps its bias, since nothing else can shift its output.
@@ -22,7 +25,7 @@ import torch.nn.functional as F
 
 from translate.errors import UsageError
 
-NORM_NAMES = ("batch", "instance", "none")
+NORM_NAMES = ("batch", "instance", "layer", "none")
 INIT_NAMES = ("normal", "xavier", "kaiming", "orthogonal")
 PADDING_NAMES = ("reflect", "replicate", "zero")
 
@@ -40,6 +43,8 @@ def make_norm(norm: str, channels: int) -> nn.Module:
         return nn.BatchNorm2d(channels, affine=True, track_running_stats=True)
     if norm == "instance":
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if norm == "layer":  # the mean over all channels leaves a per-channel conv bias in place: it stays
+        return nn.GroupNorm(1, channels, affine=True)
     return nn.Identity()
 
 
