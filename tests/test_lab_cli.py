@@ -29,6 +29,7 @@ def _one_error_line(capsys) -> str:
         (["mog", "--objective", "nsgan", "--modes", "spiral"], "unknown mixture"),
         (["mog", "--objective", "nsgan", "--d-reg", "dropout"], "unknown D regularizer"),
         (["mog", "--objective", "nsgan", "--seed", "x"], "--seed"),
+        (["mog", "--objective", "nsgan", "--seed", "99999999999999999999"], "--seed must be between 0 and"),
         (["mog"], "--objective"),
         (["swiss-roll"], "invalid choice"),
     ],
@@ -85,3 +86,12 @@ def test_a_run_that_diverges_still_reports_its_result_as_json(capsys):
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
     assert result["final_d_loss"] is None or result["final_g_loss"] is None or result["d_spectrum_mean"] is None
+    # it says where it stopped (it reported the planned 5 steps, as if it had trained them)
+    assert result["diverged_at"] is not None and result["steps"] == result["diverged_at"] <= 5
+
+
+def test_a_diverged_run_says_so_in_its_summary_line(capsys):
+    argv = ["mog", "--objective", "nsgan", "--steps", "200", "--lr-d", "1e30", "--lr-g", "1e30", "--threads", "1"]
+    assert main(argv) == 0
+    summary = capsys.readouterr().out
+    assert "diverged at step" in summary and "200 steps in" not in summary

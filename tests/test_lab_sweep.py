@@ -106,3 +106,37 @@ def test_a_sweep_of_ten_seeds_or_more_still_has_its_table():
     text = render_markdown(summaries, {"grid25": summaries[0]}, {}, 60.0)
     assert "## grid25" in text and "| nsgan | none | 12 | 25.0 ± 0.0 |" in text
 
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--seeds", "0"], "--seeds and --best-seeds must be at least 1"),
+    (["--mixtures", "ring8", "--figure-mixture", "grid25", "--figure", "{tmp}/f.png"], "is not among --mixtures ring8"),
+    (["--d-regs", "sn", "--figure", "{tmp}/f.png"], "add none to --d-regs"),
+    (["--figure", "{tmp}/missing/f.png"], "--figure '{tmp}/missing/f.png': folder {tmp}/missing does not exist"),
+])
+def test_settings_the_sweep_would_trip_over_after_its_runs_are_refused_first(tmp_path, capsys, monkeypatch, flags,
+                                                                             needle):
+    # These failed with a traceback after every run had trained (or, for the mixture, drew nothing).
+    trained = []
+    monkeypatch.setattr(sweep, "run_all", lambda *a, **k: trained.append(1) or [])
+    flags = [f.format(tmp=tmp_path) for f in flags]
+    assert sweep.main(["--out", str(tmp_path / "out.md"), "--cache", str(tmp_path / "c"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert needle.format(tmp=tmp_path) in err and len(err.strip().splitlines()) == 1 and not trained
+
+
+def test_the_figure_defaults_to_a_swept_mixture_and_the_tables_are_written_first(tmp_path, monkeypatch):
+    results = [_result(mixture="ring8", d_reg=reg, seed=s) for reg in ("none", "sn") for s in range(2)]
+    monkeypatch.setattr(sweep, "run_all", lambda specs, *a, **k: [
+        r for r in results if any((r["d_reg"], r["seed"]) == (sp.d_reg, sp.seed) for sp in specs)])
+    drawn = []
+
+    def draw(path, mixture, specs, overrides=None, log=print):
+        assert (tmp_path / "out.md").is_file()  # the tables stand even if drawing fails
+        drawn.append(mixture)
+
+    monkeypatch.setattr(sweep, "draw_figure", draw)
+    assert sweep.main(["--out", str(tmp_path / "out.md"), "--cache", str(tmp_path / "c"), "--mixtures", "ring8",
+                       "--d-regs", "none", "sn", "--seeds", "2", "--best-seeds", "2",
+                       "--figure", str(tmp_path / "f.png")]) == 0
+    assert drawn == ["ring8"]

@@ -97,17 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_plot_path(path: str) -> None:
+def check_plot_path(path: str, flag: str = "--plot") -> None:
     """Fail before training, not after, when the picture could not be written."""
     if os.path.isdir(path):
-        raise UsageError(f"--plot {path!r} is a directory; give a file name ending in .png")
+        raise UsageError(f"{flag} {path!r} is a directory; give a file name ending in .png")
     if not path.lower().endswith(".png"):
-        raise UsageError(f"--plot {path!r}: the picture is a PNG; give a file name ending in .png")
+        raise UsageError(f"{flag} {path!r}: the picture is a PNG; give a file name ending in .png")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
-        raise UsageError(f"--plot {path!r}: folder {parent} does not exist; create it or pick another path")
+        raise UsageError(f"{flag} {path!r}: folder {parent} does not exist; create it or pick another path")
     if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise UsageError(f"--plot {path!r} is not writable; pick a path you can write to")
+        raise UsageError(f"{flag} {path!r} is not writable; pick a path you can write to")
 
 
 def _summary(result: dict) -> str:
@@ -116,7 +116,9 @@ def _summary(result: dict) -> str:
         f"{result['mixture']} {result['objective']} d-reg={result['d_reg']} seed={result['seed']}: "
         f"modes {result['modes']}/{result['num_modes']} (>= 20 samples: {result['strict_modes']}), "
         f"high quality {100 * result['high_quality_fraction']:.1f}%, reverse KL {rkl}, "
-        f"{result['steps']} steps in {result['seconds']:.1f} s"
+        + (f"{result['steps']} steps in {result['seconds']:.1f} s" if result.get("diverged_at") is None else
+           f"diverged at step {result['diverged_at']} (its losses were not finite numbers; try a lower --lr-g/--lr-d), "
+           f"{result['seconds']:.1f} s")
     )
 
 

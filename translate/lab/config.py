@@ -70,9 +70,11 @@ class LabConfig:
             raise UsageError(f"unknown mixture {self.mixture!r}; choose one of {', '.join(MIXTURE_NAMES)}")
         if self.precision not in ("fp32", "bf16"):
             raise UsageError(f"unknown precision {self.precision!r}; choose fp32 or bf16")
-        for name in ("steps", "seed"):
-            if getattr(self, name) < 0:
-                raise UsageError(f"--{name} must be >= 0, got {getattr(self, name)}")
+        if self.steps < 0:
+            raise UsageError(f"--steps must be >= 0, got {self.steps}")
+        from translate.train.config import check_seed
+
+        check_seed(self.seed)  # (torch takes 64-bit seeds; the lab derives more from it)
         for name in ("d_steps", "batch_size", "z_dim", "g_width", "d_width", "eval_samples"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")

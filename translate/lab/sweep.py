@@ -327,6 +327,24 @@ def _parse_overrides(items: list[str]) -> dict:
     return out
 
 
+def _check_arguments(args) -> None:
+    """UsageError for settings the sweep would only trip over after its runs."""
+    if args.seeds < 1 or args.best_seeds < 1:
+        raise UsageError(f"--seeds and --best-seeds must be at least 1, got {args.seeds} and {args.best_seeds}")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.figure:
+        from translate.cli.lab import check_plot_path
+
+        check_plot_path(args.figure, "--figure")
+        if args.figure_mixture is None:
+            args.figure_mixture = "grid25" if "grid25" in args.mixtures else args.mixtures[0]
+        if args.figure_mixture not in args.mixtures:
+            raise UsageError(f"--figure-mixture {args.figure_mixture} is not among --mixtures {' '.join(args.mixtures)}")
+        if "none" not in args.d_regs:
+            raise UsageError("--figure shows the most collapsed run without a D regularizer: add none to --d-regs")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m translate.lab.sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="Markdown file to write")
@@ -339,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--best-seeds", type=int, default=BEST_SEEDS)
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="LabConfig overrides for every run")
     parser.add_argument("--figure", metavar="FILE.png", help="also draw the best and the most collapsed run (seed 0)")
-    parser.add_argument("--figure-mixture", default="grid25", choices=MIXTURE_NAMES)
+    parser.add_argument("--figure-mixture", choices=MIXTURE_NAMES,
+                        help="the mixture the figure shows (default: grid25 when swept, else the first swept)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:
@@ -347,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     try:
         overrides = _parse_overrides(args.set)
+        _check_arguments(args)  # before hours of runs, not after them
         started = time.perf_counter()
         specs = grid_specs(args.mixtures, args.objectives, args.d_regs, range(args.seeds))
         results = run_all(specs, args.cache, workers=args.workers, overrides=overrides, log=log)
@@ -358,7 +378,12 @@ def main(argv: list[str] | None = None) -> int:
             best_specs = grid_specs([mixture], [chosen.objective], [chosen.d_reg], range(args.best_seeds))
             best[mixture] = summarize(run_all(best_specs, args.cache, workers=args.workers, overrides=overrides, log=log))[0]
         text = render_markdown(summaries, best, overrides, time.perf_counter() - started)
-        if args.figure and args.figure_mixture in best:
+        out_dir = os.path.dirname(os.path.abspath(args.out))
+        os.makedirs(out_dir, exist_ok=True)
+        with open(args.out, "w") as f:  # first: the tables stand even if the figure fails
+            f.write(text)
+        log(f"wrote {args.out}")
+        if args.figure:
             good, bad = best[args.figure_mixture], worst_unregularized(summaries, args.figure_mixture)
             draw_figure(
                 args.figure,
@@ -371,11 +396,6 @@ def main(argv: list[str] | None = None) -> int:
                 log=log,
             )
             log(f"wrote {args.figure}")
-        out_dir = os.path.dirname(os.path.abspath(args.out))
-        os.makedirs(out_dir, exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text)
-        log(f"wrote {args.out}")
     except UsageError as error:
         print(f"python -m translate.lab.sweep: error: {error}", file=sys.stderr)
         return 2

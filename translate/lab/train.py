@@ -58,6 +58,7 @@ class LabResult:
     generator: torch.nn.Module
     discriminator: torch.nn.Module
     snapshots: list[Snapshot] = field(default_factory=list)
+    diverged_at: int | None = None  # the step whose losses were not finite; training stopped there
 
     def to_dict(self) -> dict:
         """The JSON object of `translate-lab mog --json`."""
@@ -74,7 +75,8 @@ class LabResult:
             "reverse_kl": m.reverse_kl,
             "counts": list(m.counts),
             "eval_samples": m.num_samples,
-            "steps": self.config.steps,
+            "steps": self.config.steps if self.diverged_at is None else self.diverged_at,
+            "diverged_at": self.diverged_at,
             "seconds": self.seconds,
             "cpu_seconds": self.cpu_seconds,
             # JSON has no NaN or Infinity: a diverged run's losses are null.
@@ -163,6 +165,7 @@ def train_mog(
 
     batch = config.batch_size
     d_loss_value = g_loss_value = float("nan")
+    diverged_at = None
     for step in range(config.steps):
         if step in wanted:
             take_snapshot(step)
@@ -201,12 +204,15 @@ def train_mog(
 
         d_loss_value, g_loss_value = d_loss.item(), g_loss.item()
         if not (math.isfinite(d_loss_value) and math.isfinite(g_loss_value)):
+            diverged_at = step + 1
             break  # diverged: what G makes now is the result
         if progress is not None and progress_every > 0 and (step + 1) % progress_every == 0:
             progress(step + 1, config.steps, d_loss_value, g_loss_value)
 
     discriminator.requires_grad_(True)
-    if config.steps in wanted:
+    if diverged_at is not None and wanted:
+        take_snapshot(diverged_at)  # the last state, under its own step (not the run's planned end)
+    elif config.steps in wanted:
         take_snapshot(config.steps)
     with torch.no_grad():
         samples = generator(torch.randn(config.eval_samples, config.z_dim, generator=eval_rng)) * scale
@@ -225,4 +231,5 @@ def train_mog(
         generator=generator,
         discriminator=discriminator,
         snapshots=snapshots,
+        diverged_at=diverged_at,
     )
