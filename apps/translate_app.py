@@ -182,12 +182,15 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
         try:
             return _controls(service, name)
         except UsageError as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(str(e), print_exception=False) from None
 
     def on_rescan(name):
-        names_now = service.rescan()
-        keep = name if name in names_now else (names_now[0] if names_now else None)
-        return (gr.update(choices=names_now, value=keep), *_controls(service, keep))
+        try:
+            names_now = service.rescan()
+            keep = name if name in names_now else (names_now[0] if names_now else None)
+            return (gr.update(choices=names_now, value=keep), *_controls(service, keep))
+        except UsageError as e:  # the models folder removed meanwhile, say
+            raise gr.Error(str(e), print_exception=False) from None
 
     def on_translate(name, direction, label, caption, upload, at_training_size=False):
         # Inputs arrive unprocessed (preprocess=False below): gr.Image would open the upload with PIL

@@ -106,3 +106,13 @@ def test_a_checkpoint_over_the_disk_quota_is_named_with_space_left_on_the_disk(t
         checkpoint.atomic_torch_save({"step": 2, "weights": torch.zeros(10000)}, path)
     assert full.value.errno == errno.EDQUOT and full.value.filename == str(path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["state.pt"]
+
+
+def test_a_write_that_cannot_start_names_the_file_not_its_hidden_temporary(tmp_path, monkeypatch):
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / ".G_A.safetensors.zi75ammy.tmp"))
+
+    monkeypatch.setattr(checkpoint.tempfile, "mkstemp", read_only)
+    with pytest.raises(OSError) as refused:
+        checkpoint.atomic_write_bytes(b"x", tmp_path / "G_A.safetensors")
+    assert refused.value.errno == errno.EROFS and refused.value.filename == str(tmp_path / "G_A.safetensors")

@@ -173,3 +173,31 @@ def test_a_published_b2a_model_is_evaluated_in_its_direction(tmp_path, capsys, m
     with torch.no_grad():
         painted = (generator(labels * 2 - 1) + 1) / 2
     assert result["model"]["l1"] == pytest.approx((painted - photos).abs().mean().item(), rel=1e-3)
+
+
+def test_import_cli_names_a_web_page_and_a_plain_pickle_in_one_line(tmp_path, capsys, monkeypatch):
+    # A web page saved in place of the .pth (curl without -L) was called "needs code to load"; a plain
+    # pickle (not torch's zip) brought two lines of torch warnings before the error.
+    import pickle
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "page.pth").write_text("<html><body>Moved</body></html>")
+    assert export_main(["--from-reference", "page.pth", "--netG", "resnet_9blocks", "--out", "p.safetensors"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "page.pth is not a PyTorch .pth file (it starts with b'<htm'" in err
+    with open(tmp_path / "raw.pth", "wb") as handle:
+        pickle.dump({"model.1.weight": Payload()}, handle, protocol=4)
+    assert export_main(["--from-reference", "raw.pth", "--netG", "resnet_9blocks", "--out", "r.safetensors"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "needs code to load" in err, err
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_import_cli_refuses_a_generator_for_other_than_rgb_images(tmp_path, capsys):
+    # A reference model trained with --input_nc 1 imported fine, then every translation was a traceback.
+    torch.save(ReferenceResnetGenerator(1, 1, 4, "instance", 9).state_dict(), tmp_path / "gray.pth")
+    rc = export_main(["--from-reference", str(tmp_path / "gray.pth"), "--netG", "resnet_9blocks",
+                      "--out", str(tmp_path / "gray.safetensors")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "translates 1-channel images into 1-channel ones" in err and not (tmp_path / "gray.safetensors").exists()

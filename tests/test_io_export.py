@@ -219,7 +219,10 @@ def test_written_files_get_the_permissions_of_any_new_file(run_dir, tmp_path, um
 
 
 @pytest.mark.parametrize("key, value", [("generator", [1, 2]), ("generator", {"name": "resnet_6blocks", "ngf": "x"}),
-                                        ("condition", {"kind": "label", "encoder": {}}), ("card", None)])
+                                        ("condition", {"kind": "label", "encoder": {}}), ("card", None),
+                                        ("card", {"role": ["G_A"]}), ("card", {"origin": "http://x"}),
+                                        ("card", {"origin": {"url": 3}}), ("card", {"source": {"a": 1}}),
+                                        ("condition", {"kind": "label", "label_names": "dusk"})])
 def test_a_hand_edited_description_is_a_one_line_error(run_dir, tmp_path, key, value):
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
@@ -267,3 +270,20 @@ def test_weights_that_are_not_finite_are_refused_in_both_directions(run_dir, tmp
     with pytest.raises(UsageError, match="holds NaN or inf"):
         save_generator(tmp_path / "inf.safetensors", model)
     assert not (tmp_path / "inf.safetensors").exists()
+
+
+def test_a_description_edited_to_a_huge_width_is_refused_before_anything_is_allocated(run_dir, tmp_path):
+    # ngf 200000 asked the allocator for terabytes (a traceback, or an app killed for memory) before
+    # the weights were compared with the description.
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    source = run_dir / "G.safetensors"
+    with safe_open(str(source), framework="pt") as f:
+        metadata = dict(f.metadata())
+    generator = json.loads(metadata["generator"])
+    metadata["generator"] = json.dumps({**generator, "ngf": 200000})
+    edited = tmp_path / "huge.safetensors"
+    save_file(load_file(str(source)), str(edited), metadata=metadata)
+    with pytest.raises(UsageError, match="weights do not fit the described architecture .*the description asks for"):
+        load_generator(edited)

@@ -84,3 +84,19 @@ def test_an_onnx_graph_that_disagrees_is_not_written(tmp_path):
     with pytest.raises(OnnxMismatchError, match="differs from PyTorch"):
         export_onnx(model, tmp_path / "bad.onnx", sizes=[(1, 64, 64), (1, 64, 128)])
     assert list(tmp_path.iterdir()) == []
+
+
+class NotFinite(nn.Module):
+    """Outputs NaN: the check compared with max(0.0, nan), which is 0.0, and wrote the file."""
+
+    config = GeneratorConfig("resnet_6blocks", ngf=1)
+
+    def forward(self, x, condition=None):
+        return torch.log(x - 2.0)
+
+
+def test_an_output_that_is_not_finite_is_not_written(tmp_path):
+    model = TranslationGenerator(NotFinite()).eval()
+    with pytest.raises(OnnxMismatchError, match="output holds NaN or inf"):
+        export_onnx(model, tmp_path / "nan.onnx", sizes=[(1, 32, 32)])
+    assert list(tmp_path.iterdir()) == []

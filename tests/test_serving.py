@@ -33,13 +33,15 @@ def models(tmp_path):
     return root
 
 
-def test_scan_skips_a_file_whose_description_is_damaged_and_lists_the_rest(models):
+@pytest.mark.parametrize("card_json", ["null", '{"role": ["G_A"]}', '{"origin": "http://x"}'])
+def test_scan_skips_a_file_whose_description_is_damaged_and_lists_the_rest(models, card_json):
+    # A card field of the wrong type (a list as role, text as origin) stopped the app from starting.
     from safetensors.torch import load_file, save_file
     from safetensors import safe_open
 
     source = models / "pix2pix_run" / "G.safetensors"
     with safe_open(str(source), framework="pt") as f:
-        metadata = {**f.metadata(), "card": "null"}
+        metadata = {**f.metadata(), "card": card_json}
     save_file(load_file(str(source)), str(models / "edited.safetensors"), metadata=metadata)
     skipped = []
     found = {m.name for m in scan_models(models, log=skipped.append)}
@@ -93,6 +95,25 @@ def test_a_model_removed_after_the_scan_is_a_message_to_rescan(models):
     image = np.zeros((16, 16, 3), np.uint8)
     with pytest.raises(UsageError, match="'pix2pix_run' are no longer in the models folder; press Rescan"):
         service.translate("pix2pix_run", image)
+
+
+def test_a_model_damaged_after_the_scan_is_named_without_the_servers_paths(models):
+    service = TranslationService(models)
+    (models / "pix2pix_run" / "G.safetensors").write_bytes(b"overwritten")
+    with pytest.raises(UsageError) as refused:
+        service.translate("pix2pix_run", np.zeros((16, 16, 3), np.uint8))
+    assert "G.safetensors is not a safetensors file" in str(refused.value)
+    assert str(models) not in str(refused.value)
+
+
+def test_a_label_may_be_given_by_its_index(models):
+    # An API caller's natural choice: 1 for the second label (it was a TypeError inside the model).
+    service = TranslationService(models)
+    image = (np.random.default_rng(0).random((16, 16, 3)) * 255).astype(np.uint8)
+    assert np.array_equal(service.translate("daytime", image, condition=1),
+                          service.translate("daytime", image, condition="dusk"))
+    with pytest.raises(UsageError, match="label index 2 is out of range; this model knows 2 labels"):
+        service.translate("daytime", image, condition=2)
 
 
 def test_cache_keeps_one_model_per_file_and_drops_the_least_recently_used(models):
@@ -157,6 +178,7 @@ def test_a_cut_short_jpeg_or_a_too_large_image_is_refused_without_the_servers_pa
     with pytest.raises(UsageError) as info:
         read_upload(whole)
     assert str(info.value).startswith("photo.jpg is too large to open safely") and str(tmp_path) not in str(info.value)
+    assert "scale it down below 10,000 pixels" in str(info.value)  # (it said: upload a PNG, JPEG, ...)
 
 
 @pytest.mark.parametrize("w,h,limit", [(1920, 1080, 1024 * 1024), (7, 5000, 999), (100, 100, 10_000), (3, 3, 4)])

@@ -235,15 +235,20 @@ def read_upload(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -
     def refused(kind: str) -> UsageError:  # the upload's name only: the server's paths stay private
         return UsageError(f"{Path(path).name} is {kind}; upload a PNG, JPEG, WebP, BMP or TIFF picture")
 
+    def too_large(size: str = "") -> UsageError:
+        limit = f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels" if MAX_IMAGE_PIXELS >= 1e6 else f"{MAX_IMAGE_PIXELS:,} pixels"
+        return UsageError(f"{Path(path).name} is too large to open safely{size}; scale it down below {limit} "
+                          "and upload it again")
+
     try:
         with Image.open(path) as image:
             image.verify()  # reads the file's structure: most truncated or fake images fail here
         with Image.open(path) as image:  # (verify leaves the image unusable)
             width, height = upright_size(image)  # a phone's portrait JPEG is stored landscape
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
-        raise refused("too large to open safely" if isinstance(e, Image.DecompressionBombError) else "not an image") from None
+        raise (too_large() if isinstance(e, Image.DecompressionBombError) else refused("not an image")) from None
     if width * height > MAX_IMAGE_PIXELS:  # PIL only warns up to twice its limit; load_rgb refuses
-        raise refused(f"too large to open safely ({width}\u00d7{height} pixels)")
+        raise too_large(f" ({width}\u00d7{height} pixels)")
     target = fit_within(width, height, max_pixels)
     try:
         if target == (width, height):
@@ -325,6 +330,8 @@ class TranslationService:
             generator = self.cache.get(path)
         except FileNotFoundError:
             raise UsageError(f"the files of model {name!r} are no longer in the models folder; press Rescan") from None
+        except UsageError as e:  # damaged since the scan: said with the file's name, the server's paths stay private
+            raise UsageError(str(e).replace(str(path), Path(path).name)) from None
         if generator.conditioned:
             if condition is None or (isinstance(condition, str) and not condition.strip()):
                 raise UsageError(f"this model needs a condition: {generator.condition_hint()}")

@@ -143,8 +143,10 @@ def generators_from_state(run_dir: str | os.PathLike) -> dict[str, TranslationGe
         raise UsageError(f"{run_dir}/run.json does not say which model was trained; cannot rebuild it")
     try:
         state = load_state(state_path)
-    except Exception as e:  # weights_only refuses anything but tensors and plain containers
-        raise UsageError(f"cannot read {state_path} ({str(e).splitlines()[0]})") from None
+    except Exception:  # weights_only refuses anything but tensors and plain containers; torch's advice
+        # (to load it with weights_only=False, which runs whatever code the file holds) is not passed on
+        raise UsageError(f"cannot read {state_path}: it is damaged, or holds objects other than tensors, which are "
+                         "not loaded (loading them could run code); export the generators the run wrote itself") from None
     try:
         spec = model_spec(model_name)
     except ImportError:
@@ -187,6 +189,16 @@ def refuse_to_replace(targets: list[Path], force: bool) -> None:
         raise UsageError(f"{taken[0]} already exists{more}; choose another --out, or pass --force to replace it")
 
 
+def _run_roles(run_dir: Path) -> tuple[str, ...]:
+    """The generators the run's model exports (G, or G_A and G_B), from its run.json; () when unknown."""
+    from translate.models import model_spec
+
+    try:
+        return model_spec(_read_json(run_dir / "run.json").get("model")).generators
+    except (UsageError, OSError, ValueError, AttributeError, ImportError):
+        return ()
+
+
 def _state_step(run_dir: Path) -> int | None:
     """The step of the run's resume state, read without the weights where possible."""
     if not (run_dir / STATE_FILE).is_file():
@@ -222,8 +234,9 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, onnx: 
                 raise  # nothing to rebuild it from
             damaged.append(role)  # truncated, overwritten: rebuilt from state.pt below
     stale = damaged + [role for role, card in cards.items() if state_step is not None and card.get("steps") != state_step]
+    missing = [role for role in _run_roles(run_dir) if role not in existing] if state_step is not None else []
     results: list[ExportedGenerator] = []
-    if existing and not from_state and not stale:
+    if existing and not from_state and not stale and not missing:
         targets = {role: out_dir / path.name for role, path in existing.items()}
         # A run exported into its own folder keeps its files: nothing is copied or replaced there.
         to_copy = [role for role, target in targets.items()
@@ -237,6 +250,8 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, onnx: 
     else:
         if damaged and not from_state:
             log(f"{', '.join(existing[role].name for role in damaged)} cannot be read; exporting from {STATE_FILE}")
+        elif missing and existing and not from_state:  # a run stopped between writing G_A and G_B
+            log(f"{', '.join(f'{role}.safetensors' for role in missing)} missing from {run_dir}; exporting from {STATE_FILE}")
         elif stale and not from_state:
             log(f"{', '.join(p.name for p in existing.values())} older than {STATE_FILE} (step {state_step}); "
                 f"exporting from {STATE_FILE}")

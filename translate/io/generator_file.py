@@ -91,12 +91,17 @@ class TranslationGenerator(nn.Module):
             raise UsageError(
                 f"this model needs a condition ({self.condition_hint()}); pass --condition"
             )
-        if isinstance(condition, str):
+        if isinstance(condition, (str, int)):  # one for the whole batch (an int: a label's index)
             condition = [condition] * batch
         if self.condition.kind == "label":
             if isinstance(condition, torch.Tensor):
                 labels = condition.to(device)
-            elif all(isinstance(c, int) for c in condition):
+            elif all(isinstance(c, int) and not isinstance(c, bool) for c in condition):
+                names = self.condition.label_names
+                outside = [c for c in condition if not 0 <= c < len(names)]
+                if outside:
+                    raise UsageError(f"label index {outside[0]} is out of range; this model knows {len(names)} labels "
+                                     f"(0 to {len(names) - 1}: {', '.join(names)})")
                 labels = torch.tensor(list(condition), device=device)
             else:
                 names = self.condition.label_names
@@ -187,7 +192,41 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise UsageError(f"{path} has a damaged description ({key} is a {type(value).__name__}, not an object); "
                              "export it again")
+    problem = _card_problem(meta["card"]) or _condition_problem(meta["condition"])
+    if problem:  # a file anyone may drop into a models folder: its description is read, never trusted
+        raise UsageError(f"{path} has a damaged description ({problem}); export it again")
     return meta
+
+
+#: card fields read as text, and those read as objects (the rest are only shown)
+_CARD_TEXT = ("model", "role", "translates", "source", "target", "dataset", "run", "description", "toolkit_version")
+_CARD_OBJECTS = ("origin",)
+
+
+def _card_problem(card: dict) -> str | None:
+    """What is wrong with the types of a card's fields, in words; None when nothing is."""
+    for key in _CARD_TEXT:
+        if card.get(key) is not None and not isinstance(card[key], str):
+            return f"the card's {key} is a {type(card[key]).__name__}, not text"
+    for key in _CARD_OBJECTS:
+        if card.get(key) is not None and not isinstance(card[key], dict):
+            return f"the card's {key} is a {type(card[key]).__name__}, not an object"
+    if isinstance(card.get("origin"), dict):
+        for key in ("url", "file", "sha256"):
+            if card["origin"].get(key) is not None and not isinstance(card["origin"][key], str):
+                return f"the card's origin {key} is a {type(card['origin'][key]).__name__}, not text"
+    return None
+
+
+def _condition_problem(condition: dict) -> str | None:
+    """What is wrong with the types of a condition description, in words; None when nothing is."""
+    if not isinstance(condition.get("kind", "none"), str):
+        return "the condition's kind is not text"
+    for key in ("label_names", "vocabulary"):
+        value = condition.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return f"the condition's {key} is not a list of words"
+    return None
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> TranslationGenerator:
@@ -197,14 +236,23 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
     from translate.nets.factory import build_generator_from_config
 
     meta = read_metadata(path)
-    try:
-        generator = build_generator_from_config(meta["generator"])
-        model = TranslationGenerator(generator, ConditionSpec.from_dict(meta["condition"]), meta["card"])
-    except (TypeError, KeyError, AttributeError, ValueError) as e:  # a description edited by hand, or foreign
-        if isinstance(e, UsageError):
-            raise
-        raise UsageError(f"{path} has a description this toolkit cannot build a network from ({type(e).__name__}: "
-                         f"{' '.join(str(e).split())}); export it again with translate-export") from None
+
+    def build():
+        try:
+            generator = build_generator_from_config(meta["generator"])
+            return TranslationGenerator(generator, ConditionSpec.from_dict(meta["condition"]), meta["card"])
+        except (TypeError, KeyError, AttributeError, ValueError) as e:  # a description edited by hand, or foreign
+            if isinstance(e, UsageError):
+                raise
+            raise UsageError(f"{path} has a description this toolkit cannot build a network from "
+                             f"({type(e).__name__}: {' '.join(str(e).split())}); export it again with translate-export") from None
+
+    # The description is checked against the stored tensors' shapes on the meta device (no memory)
+    # first: an edited ngf of 200000 would otherwise ask for terabytes before the weights said no.
+    with torch.device("meta"):
+        blueprint = build()
+    _check_shapes(path, blueprint)
+    model = build()
     tensors = load_file(str(path), device="cpu")
     bad = _not_finite(tensors)
     if bad is not None:  # its translations would be NaN, shown as black pictures
@@ -220,6 +268,22 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
         first = str(e).splitlines()[0]
         raise UsageError(f"{path}: weights do not fit the described architecture ({first})") from None
     return model.eval().to(device)
+
+
+def _check_shapes(path, model: TranslationGenerator) -> None:
+    """UsageError when the tensors stored in `path` are not those `model`'s architecture holds."""
+    from safetensors import safe_open
+
+    expected = {k: tuple(v.shape) for k, v in model.generator.state_dict().items()}
+    if model.condition_encoder is not None:
+        expected.update({_ENCODER_PREFIX + k: tuple(v.shape) for k, v in model.condition_encoder.state_dict().items()})
+    with safe_open(str(path), framework="pt") as f:
+        stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    for key in sorted(expected.keys() | stored.keys()):
+        if expected.get(key) != stored.get(key):
+            what = (f"{key} is missing" if key not in stored else f"{key} is not part of it" if key not in expected
+                    else f"{key} holds {list(stored[key])}, the description asks for {list(expected[key])}")
+            raise UsageError(f"{path}: weights do not fit the described architecture ({what}); export it again")
 
 
 def find_generators(model: str | os.PathLike) -> list[Path]:

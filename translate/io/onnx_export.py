@@ -162,6 +162,9 @@ def export_onnx(model, path: str | os.PathLike, *, tolerance: float = DEFAULT_TO
         got = session.run(["output"], {n: inputs[n].numpy() for n in names})[0]
         if got.shape != expected.shape:
             raise OnnxMismatchError(f"ONNX output has shape {got.shape}, PyTorch {expected.shape}")
+        if not np.isfinite(got).all() or not np.isfinite(expected).all():  # max(0.0, nan) would be 0.0
+            which = "PyTorch's" if not np.isfinite(expected).all() else "the ONNX graph's"
+            raise OnnxMismatchError(f"{which} output holds NaN or inf at {batch}x{height}x{width}; not writing {path}")
         worst = max(worst, float(np.abs(got - expected).max()))
     if not worst <= tolerance:
         raise OnnxMismatchError(f"the ONNX graph differs from PyTorch by up to {worst:.3g} (> {tolerance:g}); "

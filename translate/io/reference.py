@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Mapping
@@ -52,8 +53,15 @@ def read_reference_state_dict(path: str | Path) -> "OrderedDict[str, torch.Tenso
     if not path.is_file():
         raise UsageError(f"{path} does not exist or is not a file")
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's own advice about the file would break the one line
+            warnings.simplefilter("ignore")
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # neither torch's zip nor a pickle
+            raise UsageError(f"{path} is not a PyTorch .pth file (it starts with {head!r}; a web page saved in "
+                             "place of the file, say); download the .pth file itself") from None
         raise UsageError(f"{path} needs code to load (not a plain state dict); refusing it - only "
                          "weights-only .pth files are supported") from None
     except Exception as exc:  # a corrupt or foreign file can fail anywhere inside the unpickler
@@ -266,6 +274,10 @@ def load_reference_generator(path: str | Path, net_name: str, *, norm: str | Non
     state = read_reference_state_dict(path)
     converted = convert_reference_state_dict(state, net_name, norm, source=source)
     config = infer_reference_config(state, source)
+    if config.in_channels != 3 or config.out_channels not in (1, 3):
+        raise UsageError(f"{source} translates {config.in_channels}-channel images into {config.out_channels}-channel "
+                         "ones (the reference's --input_nc/--output_nc); translate feeds its generators RGB images "
+                         "(3 channels) and shows RGB or gray results (3 or 1)")
     if dropout is None:
         dropout = config.name.startswith("unet")
     net = create_generator(net_name, in_channels=config.in_channels, out_channels=config.out_channels,

@@ -16,6 +16,7 @@ class ModelSpec:
     config_class: type
     build: Callable  # (config, train_dataset) -> TranslationModel
     paired: bool
+    generators: tuple[str, ...] = ("G_A", "G_B")  # the roles it exports, ROLE.safetensors
 
 
 def _pix2pix() -> ModelSpec:
@@ -23,29 +24,32 @@ def _pix2pix() -> ModelSpec:
 
     def build(cfg, dataset):
         spec = condition_spec_for(cfg, dataset)
-        captions, labels = [], None
+        captions, labels, present = [], None, None
         if spec.kind == "text":
             # Every caption with its label (when the set has both), to draw mismatched captions from.
             captions = [e.condition.text for e in dataset.entries]
             if dataset.has_labels:
                 labels = [int(e.condition.label) for e in dataset.entries]
-        return Pix2Pix(cfg, spec, captions=captions, caption_labels=labels)
+        if spec.kind == "label":  # the labels the training images have, to draw wrong ones among
+            present = [int(e.condition.label) for e in dataset.entries]
+        return Pix2Pix(cfg, spec, captions=captions, caption_labels=labels, labels_present=present)
 
-    return ModelSpec("pix2pix", "paired translation: conditional GAN + L1 (Isola et al. 2017)", Pix2PixConfig, build, True)
+    return ModelSpec("pix2pix", "paired translation: conditional GAN + L1 (Isola et al. 2017)", Pix2PixConfig, build, True,
+                     Pix2Pix.generator_names)
 
 
 def _cyclegan() -> ModelSpec:
     from translate.models.cyclegan import CycleGAN, CycleGANConfig
 
     return ModelSpec("cyclegan", "unpaired translation with cycle consistency (Zhu et al. 2017)", CycleGANConfig,
-                     lambda cfg, dataset: CycleGAN(cfg), False)
+                     lambda cfg, dataset: CycleGAN(cfg), False, CycleGAN.generator_names)
 
 
 def _discogan() -> ModelSpec:
     from translate.models.discogan import DiscoGAN, DiscoGANConfig
 
     return ModelSpec("discogan", "unpaired translation with reconstruction + feature matching (Kim et al. 2017)",
-                     DiscoGANConfig, lambda cfg, dataset: DiscoGAN(cfg), False)
+                     DiscoGANConfig, lambda cfg, dataset: DiscoGAN(cfg), False, DiscoGAN.generator_names)
 
 
 _LOADERS = {"pix2pix": _pix2pix, "cyclegan": _cyclegan, "discogan": _discogan}

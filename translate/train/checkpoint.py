@@ -36,7 +36,10 @@ def _new_file_mode() -> int:
 def _atomic_write(path: Path, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:  # a read-only folder, say: named by the file asked for, not the hidden temporary one
+        raise OSError(error.errno, error.strerror, str(path)) from None
     try:
         # mkstemp makes the file private (0o600), and os.replace keeps that: a model written so could
         # not be read by the account that serves it. Files get the permissions any new file gets.
