@@ -174,6 +174,11 @@ def test_conditioned_training_exports_a_generator_that_takes_the_condition(datas
     assert model_row.split()[1:] == [f"{result['model']['l1']:.4f}", f"{result['model']['psnr']:.2f}",
                                      f"{result['model']['ssim']:.4f}"]
     assert f"matched scored higher for {100 * result['discriminator']['matched_higher']:.0f}%" in table
+    # One test image (one condition): the scores, and a note instead of D's matching (it was exit 2)
+    assert eval_main(["--model", str(ckpt / "c"), "--data", str(datasets / "day"), "--json", "--limit", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "l1" in json.loads(captured.out)["model"] and "discriminator" not in json.loads(captured.out)
+    assert "note: no discriminator matching" in captured.err
     # Scored on data that gives no condition: one line that says so, not a traceback.
     assert eval_main(["--model", str(ckpt / "c"), "--data", str(datasets / "edges"), "--device", "cpu"]) == 2
     assert f"conditioned on a {condition} per image" in _one_line_error(capsys)
@@ -338,3 +343,90 @@ def test_word_dropout_is_a_share():
 
     with pytest.raises(UsageError, match="--word-dropout must be in"):
         tiny_config(word_dropout=1.0).validate()
+
+
+def test_wrong_labels_are_drawn_among_the_labels_the_training_images_have(tmp_path):
+    # Integer labels 0 and 7 make eight label slots; a wrong label from the six no image has is a
+    # negative D learns to reject without looking at the pair.
+    from translate.models import model_spec
+
+    dataset = _conditioned_set(tmp_path, [{"label": 0}, {"label": 7}, {"label": 7}, {"label": 0}])
+    cfg = tiny_config(condition="label")
+    model = model_spec("pix2pix").build(cfg, dataset)
+    assert model.D_condition.num_labels == 8
+    labels = torch.tensor([0, 7] * 200)
+    wrong = model.mismatched_condition({"label": labels})
+    assert torch.equal(wrong, 7 - labels)
+    # with every label present the draw is the one it always was (documented runs train as before)
+    spec = ConditionSpec("label", label_names=list("abcd"), encoder={"num_labels": 4, "dim": 4})
+    full = Pix2Pix(tiny_config(), spec, labels_present=[0, 1, 2, 3, 3])
+    bare = Pix2Pix(tiny_config(), spec)
+    labels = torch.randint(0, 4, (300,))
+    torch.manual_seed(5)
+    first = full.mismatched_condition({"label": labels})
+    torch.manual_seed(5)
+    assert torch.equal(first, bare.mismatched_condition({"label": labels}))
+
+
+@pytest.mark.parametrize("rows, needle", [
+    ([{"file_name": "000.png", "label": "a"}, {"file_name": "001.png", "label": "b"}],
+     "names '000.png', which is no image's path; names are relative to the dataset folder, e.g. 'train/000.png'"),
+    ([{"file_name": "train/000.png", "label": "a"}, {"file_name": "train/001.png", "label": None}],
+     "gives a label for 1 of 2 train images, not for train/001.png (a blank or null label)"),
+])
+def test_metadata_that_would_leave_the_model_unconditioned_is_refused(tmp_path, rows, needle):
+    # Names without their folder, or one blank label, used to train an unconditioned model (or one
+    # conditioned on captions instead of labels) without a word.
+    from tests._data_helpers import make_aligned
+    from translate.data import TransformConfig, open_dataset
+    from translate.errors import UsageError
+
+    make_aligned(tmp_path, {"train": 2})
+    with open(tmp_path / "metadata.jsonl", "w") as handle:
+        for row in rows:
+            handle.write(json.dumps({**row, "text": "a scene"} if "blank" in needle else row) + "\n")
+    with pytest.raises(UsageError) as refused:
+        open_dataset(tmp_path, "train", transform=TransformConfig(size=32))
+    assert needle in str(refused.value)
+
+
+def test_a_test_split_without_the_condition_shows_training_images_in_the_grids(tmp_path, capsys):
+    # Labels for the training images only: the first sample grid asked the test images for theirs
+    # and the run died there with a KeyError, losing its steps.
+    from tests._data_helpers import make_aligned
+
+    data = make_aligned(tmp_path / "data", {"train": 4, "test": 2}, size=(32, 32))
+    with open(data / "metadata.jsonl", "w") as handle:
+        for i in range(4):
+            handle.write(json.dumps({"file_name": f"train/{i:03d}.png", "label": "ab"[i % 2]}) + "\n")
+    assert train_cli("--data", data, "--checkpoints", tmp_path / "ck", "--name", "r", "--max-steps", 3,
+                     "--condition", "label", *SMALL) == 0
+    err = capsys.readouterr().err
+    assert "the sample grids show training images, since the test split has no label conditions" in err
+    assert (tmp_path / "ck" / "r" / "state.pt").is_file()
+
+
+def test_a_test_split_without_targets_does_not_stop_training(tmp_path, capsys):
+    # test/A alone (photos to translate later) refused training, which reads the test split only
+    # for its sample grids.
+    import shutil
+
+    from tests._data_helpers import make_aligned_folders
+
+    data = make_aligned_folders(tmp_path / "data", {"train": 4, "test": 2})
+    shutil.rmtree(data / "test" / "B")
+    assert train_cli("--data", data, "--checkpoints", tmp_path / "ck", "--name", "r", "--max-steps", 2, *SMALL) == 0
+    assert "the sample grids show training images, since the test split cannot be read as pairs" in capsys.readouterr().err
+
+
+def test_the_data_pipelines_notes_reach_the_user(tmp_path, capsys):
+    # Pairs whose B differs in size from its A are resized to match, "noted once" said the docs; the
+    # note went to a logger nobody had given a handler, and Python drops such INFO records.
+    from tests._data_helpers import make_aligned_folders, pattern, write_image
+
+    data = make_aligned_folders(tmp_path / "data", {"train": 4, "test": 2})
+    for path in (data / "train" / "B").iterdir():
+        write_image(path, pattern(48, 40, seed=1))
+    assert train_cli("--data", data, "--checkpoints", tmp_path / "ck", "--name", "r", "--max-steps", 1, *SMALL) == 0
+    err = capsys.readouterr().err
+    assert "translate-train: note: B images that differ in size from their A (e.g. 40x48 vs 32x32) are resized" in err

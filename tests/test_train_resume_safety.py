@@ -411,3 +411,27 @@ def test_a_signalled_run_saves_and_exits_with_the_shells_code_for_that_signal(ed
     assert train_cli("--data", edges, "--checkpoints", ckpt, "--name", "run", "--max-steps", 3, *SMALL) == code
     assert torch.load(ckpt / "run" / "state.pt", weights_only=False)["step"] == 1
     assert "--resume" in capsys.readouterr().err
+
+
+def test_an_export_of_a_run_missing_one_of_its_generators_rebuilds_both_from_the_state(cyclegan_run, tmp_path):
+    # Training writes G_A then G_B: a run killed between the two kept G_A alone, and the export
+    # copied just that, without a word, although state.pt holds both.
+    from translate.io.export import export_run
+
+    run = copy_run(cyclegan_run, tmp_path)
+    (run / "G_B.safetensors").unlink()
+    said = []
+    results = export_run(run, tmp_path / "out", log=said.append)
+    assert sorted(r.role for r in results) == ["G_A", "G_B"] and {r.how for r in results} == {"from state.pt"}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["G_A.safetensors", "G_B.safetensors"]
+    assert any("G_B.safetensors missing" in line for line in said)
+
+
+def test_a_resume_in_the_other_direction_is_refused(pix2pix_run, tmp_path, capsys):
+    # The weights fit either way round: the A -> B generator went on learning B -> A without a word.
+    run = copy_run(pix2pix_run, tmp_path)
+    before = files(run)
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3,
+                     "--direction", "b2a") == 2
+    assert "cannot resume" in (line := one_line_error(capsys)) and "--direction b2a: it was trained a2b" in line
+    assert files(run) == before

@@ -24,6 +24,28 @@ def fail(prog: str, message: str, code: int = 2) -> int:
     return code
 
 
+def show_package_notes(prog: str) -> None:
+    """Print the package's log records (notes from the data pipeline, the spectral monitor's warnings)
+    on stderr as `PROG: note: ...` lines. Without a handler Python drops INFO records, and the notes the
+    docs promise (a stretched image pair, an upscaled image) were never seen."""
+    import logging
+
+    logger = logging.getLogger("translate")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_translate_cli", False):
+            logger.removeHandler(handler)
+    class Note(logging.Formatter):
+        def format(self, record):
+            kind = "note" if record.levelno < logging.WARNING else "warning"
+            return f"{prog}: {kind}: {record.getMessage()}"
+
+    handler = logging.StreamHandler()  # the sys.stderr of this call (a test's capture, say)
+    handler.setFormatter(Note())
+    handler._translate_cli = True
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def cli_entry(prog: str):
     """Decorate `main(argv) -> int`: a UsageError, or a file-system error on a path (a folder that is
     not writable, a file where a folder should be, a full disk), becomes one line on stderr and exit
@@ -32,6 +54,7 @@ def cli_entry(prog: str):
     def wrap(main):
         @functools.wraps(main)
         def run(argv=None) -> int:
+            show_package_notes(prog)
             try:
                 return main(argv)
             except UsageError as e:

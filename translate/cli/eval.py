@@ -100,7 +100,10 @@ def main(argv=None) -> int:
     run_dir = Path(args.model)
     if generator.conditioned and run_dir.is_dir() and (run_dir / "state.pt").exists() and card.get("model") == "pix2pix":
         model = load_trained_model(run_dir, path)
-        result["discriminator"] = discriminator_matching(model, dataset, batch_size=args.batch_size, device=device)
+        try:
+            result["discriminator"] = discriminator_matching(model, dataset, batch_size=args.batch_size, device=device)
+        except UsageError as why:  # images of one condition only: the scores above stand on their own
+            info(f"note: no discriminator matching ({why})")
     result = {"model_file": str(path), "data": args.data, "split": args.split, "size": size, "direction": direction, **result}
     if args.json:
         print(json.dumps(result))

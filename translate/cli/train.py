@@ -242,21 +242,41 @@ def train(args) -> int:
                                     multiple=multiple)
         train_set = open_dataset(resolved, "train", direction=cfg.direction, transform=transform, seed=cfg.seed,
                                  pairing="paired" if spec.paired else "unpaired")
+        def open_previews(split):
+            return open_dataset(resolved, split, direction=cfg.direction, transform=transform, train=False,
+                                seed=cfg.seed, pairing="paired" if spec.paired else "unpaired")
+
+        def first_previews(dataset):
+            previews = [dataset[i] for i in range(min(4, len(dataset)))]
+            # With --preprocess none the preview images keep their sizes: the grid shows those of the first's.
+            return previews, _collate([p for p in previews if p["A"].shape == previews[0]["A"].shape])
+
         preview_split = "test" if "test" in resolved.splits else "val" if "val" in resolved.splits else "train"
-        preview_set = open_dataset(resolved, preview_split, direction=cfg.direction, transform=transform, train=False,
-                                   seed=cfg.seed, pairing="paired" if spec.paired else "unpaired")
+        try:
+            preview_set = open_previews(preview_split)
+        except UsageError as error:  # (test inputs without their targets, say): only the grids need it
+            if preview_split == "train":
+                raise
+            log(f"note: the sample grids show training images, since the {preview_split} split cannot be read as "
+                f"{'pairs' if spec.paired else 'two domains'} ({error})")
+            preview_split, preview_set = "train", open_previews("train")
         for dataset, split in ((train_set, "train"), (preview_set, preview_split)):
             check_dataset(dataset, skip_bad=cfg.skip_bad_images, what=f"{resolved.name}'s {split} split", log=log)
         check_batchable(train_set, cfg.batch_size, what=f"{resolved.name}'s train split")
-        previews = [preview_set[i] for i in range(min(4, len(preview_set)))]
-        # With --preprocess none the preview images keep their sizes: the grid shows those of the first's.
-        sample_batch = _collate([p for p in previews if p["A"].shape == previews[0]["A"].shape])
+        previews, sample_batch = first_previews(preview_set)
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         model = spec.build(cfg, train_set)
         if cfg.objective == "wgan-gp" and getattr(cfg, "norm", None) == "batch":
             log("note: under wgan-gp the discriminators use layer norm where --norm batch asks for batch norm "
                 "(the gradient penalty is per sample, and batch norm ties samples together); the generators keep batch norm")
+        condition = model.condition_record()
+        if condition is not None and any(condition["kind"] not in p for p in previews):
+            # the condition is the training split's; a test split without it would stop the run at
+            # its first sample grid
+            log(f"note: the sample grids show training images, since the {preview_split} split has no "
+                f"{condition['kind']} conditions")
+            previews, sample_batch = first_previews(open_previews("train"))
         _check_discriminator_sizes(model, tuple(train_set[0]["A"].shape[-2:]))
         if dist.enabled:  # batch norm anywhere in the model then covers the global batch
             model = ddp.convert_batch_norm(model)
@@ -345,6 +365,10 @@ def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train
     except (OSError, ValueError, AttributeError):
         recorded = None
     check_same_conditions(model, recorded, run_dir)
+    saved = state.get("config") if isinstance(state.get("config"), dict) else {}
+    if saved.get("direction") not in (None, cfg.direction):  # the weights fit, and would learn the reverse
+        raise UsageError(f"cannot resume {run_dir} with --direction {cfg.direction}: it was trained "
+                         f"{saved['direction']}; resume without --direction, or start a new run with another --name")
     d_opt, g_opt = make_optimizations(model, cfg, precision, 1)  # throwaway: fit() makes its own
     try:
         # Into the model itself: fit() loads the same state again.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Union
@@ -288,13 +289,29 @@ def _attach_conditions(
             missing.append(candidates[0])
         attached.append(Entry(entry.a, entry.b, entry.b_truth, found))
     if len(missing) == len(entries):
-        return entries  # the metadata says nothing about this split
+        # The metadata says nothing about this split, unless its names miss the folders: a record for
+        # 00000.png where the image is train/00000.png would otherwise leave the model unconditioned
+        # without a word.
+        by_name = {posixpath.basename(key): key for key in conditions.by_file}
+        near = next(((by_name[posixpath.basename(m)], m) for m in missing if posixpath.basename(m) in by_name), None)
+        if near is not None and not (root / near[0]).is_file():
+            raise UsageError(
+                f"the metadata ({', '.join(Path(s).name for s in conditions.sources)}) names {near[0]!r}, which is "
+                f"no image's path; names are relative to the dataset folder, e.g. {near[1]!r}")
+        return entries
     if missing:
         raise UsageError(
             f"the metadata ({', '.join(Path(s).name for s in conditions.sources)}) gives a condition for "
             f"{len(entries) - len(missing)} of {len(entries)} {split} images (missing e.g. {missing[0]}); "
             "give every image of a split one, or none"
         )
+    for kind in ("label", "text"):  # a blank or null cell would turn that condition off without a word
+        lacking = [e for e in attached if getattr(e.condition, kind) is None]
+        if lacking and len(lacking) < len(attached):
+            raise UsageError(
+                f"the metadata ({', '.join(Path(s).name for s in conditions.sources)}) gives a {kind} for "
+                f"{len(attached) - len(lacking)} of {len(attached)} {split} images, not for "
+                f"{_relative(root, Path(lacking[0].a.path))} (a blank or null {kind}); give every image of a split one, or none")
     return attached
 
 

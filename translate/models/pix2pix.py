@@ -55,10 +55,12 @@ class Pix2PixConfig(TrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        if not 0.0 <= self.word_dropout < 1.0:
-            from translate.errors import UsageError
+        from translate.errors import UsageError
 
+        if not 0.0 <= self.word_dropout < 1.0:
             raise UsageError(f"--word-dropout must be in [0, 1), got {self.word_dropout}")
+        if self.lambda_L1 < 0:  # it would push G away from the target
+            raise UsageError(f"--lambda-L1 must be >= 0, got {self.lambda_L1}")
 
 
 def _check_mismatch_has_negatives(cfg: Pix2PixConfig, distinct: set, what: str) -> None:
@@ -112,7 +114,7 @@ class Pix2Pix(TranslationModel):
     discriminator_names = ("D",)
 
     def __init__(self, cfg: Pix2PixConfig, condition: ConditionSpec | None = None, captions: list[str] | None = None,
-                 caption_labels: list[int] | None = None):
+                 caption_labels: list[int] | None = None, labels_present: list[int] | None = None):
         super().__init__(get_objective(cfg.objective))
         self.cfg = cfg
         condition = condition or ConditionSpec()
@@ -132,6 +134,10 @@ class Pix2Pix(TranslationModel):
 
         self._caption_words = [tokenize(c) for c in self._captions]  # what a caption says, for the sampler
         self._caption_labels = list(caption_labels or [])
+        # The labels the training images have: wrong labels are drawn among them. A label no image has
+        # (a gap in integer labels, a metadata row for a missing file) would be a negative D only
+        # ever sees as wrong, and learns to reject without looking at the pair.
+        self._labels_present = sorted(set(labels_present or []))
 
     def d_modules(self):
         return [self.D] + ([self.D_condition] if self.D_condition is not None else [])
@@ -170,9 +176,17 @@ class Pix2Pix(TranslationModel):
         """A wrong condition for every sample: another label, or a caption of another label."""
         kind = self.G.condition.kind
         if kind == "label":
-            k = self.D_condition.num_labels
-            offset = torch.randint(1, k, batch["label"].shape, device=batch["label"].device)
-            return (batch["label"] + offset) % k
+            present = self._labels_present
+            if len(present) < 2 or present == list(range(self.D_condition.num_labels)):
+                k = self.D_condition.num_labels
+                offset = torch.randint(1, k, batch["label"].shape, device=batch["label"].device)
+                return (batch["label"] + offset) % k
+            # the same draw among the labels present: the r-th next one after the sample's own
+            labels = batch["label"]
+            table = torch.tensor(present, device=labels.device)
+            position = torch.searchsorted(table, labels)
+            offset = torch.randint(1, len(present), labels.shape, device=labels.device)
+            return table[(position + offset) % len(present)]
         from translate.errors import UsageError
         from translate.nets.conditions import tokenize
 
