@@ -242,6 +242,7 @@ def train(args) -> int:
                                     multiple=multiple)
         train_set = open_dataset(resolved, "train", direction=cfg.direction, transform=transform, seed=cfg.seed,
                                  pairing="paired" if spec.paired else "unpaired")
+
         def open_previews(split):
             return open_dataset(resolved, split, direction=cfg.direction, transform=transform, train=False,
                                 seed=cfg.seed, pairing="paired" if spec.paired else "unpaired")
