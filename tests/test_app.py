@@ -328,3 +328,22 @@ def test_browser_uploads_an_image_translates_it_and_shows_the_result(app, tmp_pa
     assert size == [80, 60]
     assert "80\u00d760" in notice
     assert outside == [], f"the page requested {outside[:5]}"
+
+
+def test_rescan_of_a_models_folder_removed_meanwhile_is_a_message_in_the_page(tmp_path):
+    # The handler let the service's UsageError through, a traceback in the server's log and a generic
+    # error in the page.
+    import shutil
+
+    import gradio as gr
+
+    from apps.translate_app import build_app
+    from translate.serving import TranslationService
+
+    models = tmp_path / "models"
+    tiny_generator_file(models / "edges" / "G.safetensors", seed=3)
+    demo = build_app(TranslationService(models), output_dir=tmp_path / "out")
+    on_rescan = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_rescan")
+    shutil.rmtree(models)
+    with pytest.raises(gr.Error, match="models folder .* not found"):
+        on_rescan("edges")
