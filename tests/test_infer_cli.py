@@ -94,3 +94,28 @@ def test_an_overlap_larger_than_the_automatic_tile_is_fine_for_an_image_that_is_
     image = write(tmp_path / "in.png", 32, 32, 3)
     assert infer_main(["--model", str(model), "--input", str(image), "--output", str(tmp_path / "o"),
                        "--overlap", "600"]) == 0
+
+
+@pytest.mark.parametrize("translates", ["a2b", "b2a"])
+def test_a_split_of_side_by_side_pairs_translates_one_half_beside_the_other_as_truth(tmp_path, capsys, translates):
+    # facades/test holds A|B images: the whole pair went through the generator, and the page had no truth.
+    import torch
+
+    from tests._data_helpers import make_aligned
+    from translate.infer import translate_image
+    from translate.io.generator_file import load_generator
+
+    data = make_aligned(tmp_path / "facades", {"train": 2, "test": 2}, size=(32, 32))
+    model = tiny_generator_file(tmp_path / "g.safetensors", ngf=4, card={"translates": translates})
+    assert infer_main(["--model", str(model), "--input", str(data / "test"), "--output", str(tmp_path / "out")]) == 0
+    assert f"translating its {'B' if translates == 'b2a' else 'A'} half" in capsys.readouterr().err
+    pair = np.asarray(Image.open(data / "test" / "000.png").convert("RGB"))
+    given, other = (pair[:, 32:], pair[:, :32]) if translates == "b2a" else (pair[:, :32], pair[:, 32:])
+    out = np.asarray(Image.open(tmp_path / "out" / "000.png"))
+    with torch.no_grad():
+        expected = translate_image(load_generator(model), np.ascontiguousarray(given))
+    assert out.shape == (32, 32, 3) and np.array_equal(out, expected)
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "truth_000.png" in page
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "images" / "truth_000.png")), other)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "images" / "input_000.png")), given)

@@ -457,9 +457,23 @@ class Job:
         return [p for p in (self.output, self.shown_input, self.shown_truth) if p is not None]
 
 
-def plan_jobs(files: list[Path], input_root: Path, out_dir: Path) -> list[Job]:
+def side_by_side_split(path: Path) -> bool:
+    """Whether `path` is a split folder (train, val, test) of an aligned dataset, whose images are
+    side-by-side A|B pairs: the input is one half and the ground truth the other."""
+    from translate.data.layouts import SPLITS, detect_layout
+
+    if not (path.is_dir() and path.name in SPLITS):
+        return False
+    try:
+        return detect_layout(path.parent) == "aligned"
+    except UsageError:
+        return False
+
+
+def plan_jobs(files: list[Path], input_root: Path, out_dir: Path, *, halves: bool = False) -> list[Job]:
     """What translating `files` into `out_dir` writes: one distinct output per input (`output_names`),
-    and distinct copies of inputs and truths under images/ for index.html."""
+    and distinct copies of inputs and truths under images/ for index.html. With `halves` each file is
+    an A|B pair whose other half is its truth (`side_by_side_split`)."""
     rels = [f.relative_to(input_root) if input_root.is_dir() else Path(f.name) for f in files]
     outs = output_names(rels)
     taken = {out.as_posix().casefold() for out in outs} | {"index.html"}
@@ -476,9 +490,9 @@ def plan_jobs(files: list[Path], input_root: Path, out_dir: Path) -> list[Job]:
 
     jobs = []
     for file, rel, out in zip(files, rels, outs):
-        truth = truth_for(file, input_root)
+        truth = file if halves else truth_for(file, input_root)
         jobs.append(Job(file, rel.as_posix(), out_dir / out, shown("input_", out, ".png"), truth,
-                        None if truth is None else shown("truth_", out, truth.suffix)))
+                        None if truth is None else shown("truth_", out, ".png" if halves else truth.suffix)))
     return jobs
 
 

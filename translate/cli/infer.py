@@ -3,7 +3,8 @@
 
 MODEL is an exported .safetensors generator or a run folder (for two-way models --direction picks the
 generator). Writes one PNG per input, at the input's own size, and an index.html showing input,
-output and, where the dataset has one, the ground truth. Images above a pixel budget are translated
+output and, where the dataset has one, the ground truth (a split folder of an aligned dataset, such as
+facades/test, holds A|B pairs: one half is translated, the other is the truth). Images above a pixel budget are translated
 in overlapping, blended tiles so that memory stays bounded (--tile auto, the default; see
 translate.infer and docs/app.md).
 
@@ -68,8 +69,10 @@ def main(argv=None) -> int:
 
     from translate.data import load_rgb
     from translate.data.images import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS
+    from translate.data.images import split_halves
     from translate.infer import (generator_multiple, list_inputs, plan_jobs, record_writes, refuse_foreign_files,
-                                 refuse_overwriting, relative_src, resolve_tile, translate_image, write_index)
+                                 refuse_overwriting, relative_src, resolve_tile, side_by_side_split, translate_image,
+                                 write_index)
     from translate.io.generator_file import load_generator, pick_generator
     from translate.train.precision import resolve_device, resolve_precision
 
@@ -87,7 +90,8 @@ def main(argv=None) -> int:
         raise UsageError(f"--output {out_dir} is the input folder; write to a folder of its own, "
                          f"e.g. --output {out_dir / 'translated'}")
     files = list_inputs(inputs_root, exclude=out_dir)
-    jobs = plan_jobs(files, inputs_root, out_dir)
+    halves = side_by_side_split(inputs_root)  # an aligned dataset's split: A|B pairs
+    jobs = plan_jobs(files, inputs_root, out_dir, halves=halves)
     # Checked before anything is written: an input overwritten by a translation is lost.
     refuse_overwriting([out_dir / "index.html"] + [p for job in jobs for p in job.writes],
                        files + [job.truth for job in jobs if job.truth is not None])
@@ -116,7 +120,11 @@ def main(argv=None) -> int:
         if unknown:
             info(f"note: {path.name} never saw {', '.join(map(repr, unknown))} in its training captions; "
                  "it reads them as unknown words")
-    jobs = _usable(jobs, args.size, MAX_IMAGE_PIXELS, args.skip_bad_images)
+    translates = generator.card.get("translates", "a2b")
+    if halves:
+        info(f"note: {inputs_root} is the {inputs_root.name} split of an aligned dataset: each image is an A|B pair; "
+             f"translating its {'B' if translates == 'b2a' else 'A'} half, the other half is the ground truth")
+    jobs = _usable(jobs, args.size, MAX_IMAGE_PIXELS, args.skip_bad_images, halves)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "images").mkdir(exist_ok=True)
@@ -128,7 +136,10 @@ def main(argv=None) -> int:
          f"{card.get('steps', '?')} steps); {len(jobs)} image(s) on {device}")
     rows = []
     for job in tqdm(jobs, unit="img", file=sys.stderr, disable=len(jobs) < 2):
-        image = load_rgb(job.source)
+        image, truth_image = load_rgb(job.source), None
+        if halves:
+            a, b = split_halves(image, job.source)
+            image, truth_image = (b, a) if translates == "b2a" else (a, b)
         if args.size:
             image = _resize_shorter(image, args.size)
         out = translate_image(generator, image, args.condition, device=device, autocast=precision.autocast,
@@ -138,7 +149,10 @@ def main(argv=None) -> int:
         Image.fromarray(image).save(job.shown_input)
         row = {"name": job.name, "output": relative_src(job.output, out_dir),
                "input": relative_src(job.shown_input, out_dir)}
-        if job.truth is not None:
+        if truth_image is not None:
+            Image.fromarray(np.ascontiguousarray(truth_image)).save(job.shown_truth)
+            row["truth"] = relative_src(job.shown_truth, out_dir)
+        elif job.truth is not None:
             shutil.copyfile(job.truth, job.shown_truth)
             row["truth"] = relative_src(job.shown_truth, out_dir)
         rows.append(row)
@@ -150,17 +164,18 @@ def main(argv=None) -> int:
     return 0
 
 
-def _usable(jobs: list[Job], size: int | None, max_pixels: int, skip_bad: bool) -> list[Job]:
+def _usable(jobs: list[Job], size: int | None, max_pixels: int, skip_bad: bool, halves: bool = False) -> list[Job]:
     """The jobs whose input can be translated, each input decoded once before anything is written, so
     that a bad file found half-way does not leave a half-written output folder. A bad file is a
     UsageError, or with `skip_bad` is left out with a warning (as translate-train's); a --size that
     makes an image larger than `max_pixels` is always refused (the resize alone could exhaust memory)."""
     from translate.data.checks import BadImage, decode_each, report_bad_images
-    from translate.data.images import ImageReadError, load_rgb
+    from translate.data.images import ImageReadError, load_rgb, split_halves
 
     def check(job: Job) -> BadImage | None:
         try:
-            height, width = load_rgb(job.source).shape[:2]
+            image = load_rgb(job.source)
+            height, width = (split_halves(image, job.source)[0] if halves else image).shape[:2]
         except ImageReadError as error:
             return BadImage(str(job.source), error.why)
         if size is not None:
