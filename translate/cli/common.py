@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import functools
+import logging
 import sys
 
 from translate.errors import UsageError
@@ -24,24 +25,28 @@ def fail(prog: str, message: str, code: int = 2) -> int:
     return code
 
 
+class _NoteFormatter(logging.Formatter):
+    """`PROG: note: message` for INFO records, `PROG: warning: message` above."""
+
+    def __init__(self, prog: str):
+        super().__init__()
+        self.prog = prog
+
+    def format(self, record: logging.LogRecord) -> str:
+        kind = "note" if record.levelno < logging.WARNING else "warning"
+        return f"{self.prog}: {kind}: {record.getMessage()}"
+
+
 def show_package_notes(prog: str) -> None:
     """Print the package's log records (notes from the data pipeline, the spectral monitor's warnings)
     on stderr as `PROG: note: ...` lines. Without a handler Python drops INFO records, and the notes the
     docs promise (a stretched image pair, an upscaled image) were never seen."""
-    import logging
-
     logger = logging.getLogger("translate")
     for handler in list(logger.handlers):
-        if getattr(handler, "_translate_cli", False):
+        if isinstance(handler.formatter, _NoteFormatter):  # an earlier command's, in the same process
             logger.removeHandler(handler)
-    class Note(logging.Formatter):
-        def format(self, record):
-            kind = "note" if record.levelno < logging.WARNING else "warning"
-            return f"{prog}: {kind}: {record.getMessage()}"
-
     handler = logging.StreamHandler()  # the sys.stderr of this call (a test's capture, say)
-    handler.setFormatter(Note())
-    handler._translate_cli = True
+    handler.setFormatter(_NoteFormatter(prog))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
 

@@ -278,6 +278,7 @@ def _attach_conditions(
     """Give each entry its condition; all entries of the split have one, or none has."""
     if conditions is None:
         return entries
+    metadata = ", ".join(Path(s).name for s in conditions.sources)  # the files named in messages
     attached: list[Entry] = []
     missing: list[str] = []
     for entry, extra in zip(entries, extra_keys):
@@ -296,12 +297,12 @@ def _attach_conditions(
         near = next(((by_name[posixpath.basename(m)], m) for m in missing if posixpath.basename(m) in by_name), None)
         if near is not None and not (root / near[0]).is_file():
             raise UsageError(
-                f"the metadata ({', '.join(Path(s).name for s in conditions.sources)}) names {near[0]!r}, which is "
+                f"the metadata ({metadata}) names {near[0]!r}, which is "
                 f"no image's path; names are relative to the dataset folder, e.g. {near[1]!r}")
         return entries
     if missing:
         raise UsageError(
-            f"the metadata ({', '.join(Path(s).name for s in conditions.sources)}) gives a condition for "
+            f"the metadata ({metadata}) gives a condition for "
             f"{len(entries) - len(missing)} of {len(entries)} {split} images (missing e.g. {missing[0]}); "
             "give every image of a split one, or none"
         )
@@ -309,7 +310,7 @@ def _attach_conditions(
         lacking = [e for e in attached if getattr(e.condition, kind) is None]
         if lacking and len(lacking) < len(attached):
             raise UsageError(
-                f"the metadata ({', '.join(Path(s).name for s in conditions.sources)}) gives a {kind} for "
+                f"the metadata ({metadata}) gives a {kind} for "
                 f"{len(attached) - len(lacking)} of {len(attached)} {split} images, not for "
                 f"{_relative(root, Path(lacking[0].a.path))} (a blank or null {kind}); give every image of a split one, or none")
     return attached
