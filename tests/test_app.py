@@ -316,8 +316,14 @@ def test_browser_uploads_an_image_translates_it_and_shows_the_result(app, tmp_pa
             size = page.evaluate("() => { const i = document.querySelector('#output-image img');"
                                  " return [i.naturalWidth, i.naturalHeight]; }")
             notice = page.locator("#notice").inner_text()
-            # An example, clicked: Gradio copies it into its upload folder, the only place the app reads
+            # An example, clicked: Gradio copies it into its upload folder, the only place the app reads.
+            # The copy is a round trip to the server: Translate clicked before the input shows the example
+            # translates the previous picture (the race CI met once), so wait for the input to change.
+            before = page.evaluate("() => document.querySelector('#input-image img').src")
             page.locator(".gallery-item").first.click()
+            page.wait_for_function("(b) => { const i = document.querySelector('#input-image img');"
+                                   " return i && i.src !== b && i.complete && i.naturalWidth > 0; }",
+                                   arg=before, timeout=60_000)
             page.locator("#translate-button").click()
             page.wait_for_function("() => document.querySelector('#notice').innerText.includes('64\u00d764')",
                                    timeout=60_000)
