@@ -425,3 +425,17 @@ def test_the_quick_preset_learns_the_painting_on_synthetic_data(tmp_path, capsys
     assert model["l1"] < 0.95 * baselines["identity"]["l1"], scores
     assert model["psnr"] > baselines["identity"]["psnr"] and model["l1"] < 0.6 * baselines["mean_target"]["l1"], scores
     assert scores["cycle"]["l1"] < 0.07, scores
+
+
+def test_a_truth_folder_covering_some_test_images_still_trains(tmp_path, capsys):
+    # The sample grids collated previews with and without B_truth: a KeyError traceback, exit 1.
+    from translate.cli import train as train_cli
+
+    folder = make_unaligned(tmp_path / "partial", {"trainA": 4, "trainB": 4, "testA": 2, "testB": 2},
+                            size=(36, 36), truth=True)
+    (folder / "testA_truth" / "001.png").unlink()
+    rc = train_cli.main(["cyclegan", "--data", str(folder), "--checkpoints", str(tmp_path / "runs"), "--name", "r",
+                         "--size", "32", "--ngf", "4", "--ndf", "4", "--netG", "resnet_2blocks", "--max-steps", "2",
+                         "--workers", "0", "--amp", "off"])
+    assert rc == 0, capsys.readouterr().err
+    assert (tmp_path / "runs" / "r" / "G_A.safetensors").is_file()

@@ -249,6 +249,9 @@ def train(args) -> int:
 
         def first_previews(dataset):
             previews = [dataset[i] for i in range(min(4, len(dataset)))]
+            # A truth folder may cover only some test images: the grids show what every preview has.
+            shared = set.intersection(*(set(p) for p in previews)) if previews else set()
+            previews = [{k: v for k, v in p.items() if k in shared} for p in previews]
             # With --preprocess none the preview images keep their sizes: the grid shows those of the first's.
             return previews, _collate([p for p in previews if p["A"].shape == previews[0]["A"].shape])
 
