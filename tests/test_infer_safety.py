@@ -173,3 +173,22 @@ def test_the_results_page_links_names_with_url_characters(tmp_path, model):
     sources = re.findall(r'src="([^"]+)"', (out / "index.html").read_text())
     assert sources and all("#" not in src and "?" not in src for src in sources)
     assert all((out / unquote(src)).is_file() for src in sources)
+
+
+def test_the_results_page_links_a_name_that_is_not_utf8(tmp_path, model):
+    # An old zip's or a Windows copy's name (Python holds its bytes as surrogates): index.html could not
+    # be written, a UnicodeEncodeError traceback on every run.
+    import os
+    from urllib.parse import unquote
+
+    folder = tmp_path / "in"
+    write(folder / "ok.png")
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1, not UTF-8
+    write(folder / name)
+    out = tmp_path / "out"
+    assert infer_main(["--model", model, "--input", str(folder), "--output", str(out)]) == 0
+    page = (out / "index.html").read_text(encoding="utf-8")
+    sources = re.findall(r'src="([^"]+)"', page)
+    assert len(sources) == 4 and "caf\ufffd.png" in page
+    assert all((out / unquote(src, errors="surrogateescape")).is_file() for src in sources)
+    assert infer_main(["--model", model, "--input", str(folder), "--output", str(out)]) == 0  # its own files again

@@ -409,7 +409,8 @@ def written_before(out_dir: Path) -> set[str]:
         return set()  # not a results page of ours
     from urllib.parse import unquote
 
-    return {"index.html"} | {unquote(html.unescape(src)) for src in re.findall(r'<img src="([^"]*)"', text)}
+    return {"index.html"} | {unquote(html.unescape(src), errors="surrogateescape")
+                             for src in re.findall(r'<img src="([^"]*)"', text)}
 
 
 def refuse_foreign_files(writes: list[Path], out_dir: Path) -> None:
@@ -496,23 +497,31 @@ def plan_jobs(files: list[Path], input_root: Path, out_dir: Path, *, halves: boo
     return jobs
 
 
+def _shown_text(name: str) -> str:
+    """A file name as a page can show it: the bytes of a name that is not UTF-8 (Python holds them as
+    surrogates, which no UTF-8 file can store) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def write_index(out_dir: Path, rows: list[dict], title: str) -> Path:
     """An index.html that shows input | output | truth for each image, as the reference's results page."""
     has_truth = any(r.get("truth") for r in rows)
     head = "<tr><th>name</th>" + _PAGE_COLUMNS + ("<th>ground truth</th>" if has_truth else "") + "</tr>"
     lines = []
     for r in rows:
-        cells = [f"<td>{html.escape(r['name'])}</td>"]
+        cells = [f"<td>{html.escape(_shown_text(r['name']))}</td>"]
         for key in ("input", "output") + (("truth",) if has_truth else ()):
             src = r.get(key)
-            # URL-quoted: a file name with '#', '?' or '%' would otherwise point somewhere else.
-            cells.append(f'<td><img src="{html.escape(quote(src))}" width="256"></td>' if src else "<td></td>")
+            # URL-quoted: a file name with '#', '?' or '%' would otherwise point somewhere else; a name that
+            # is not UTF-8 (an old zip's) keeps its bytes, as %XX, so the browser still finds the file.
+            cells.append(f'<td><img src="{html.escape(quote(src, errors="surrogateescape"))}" width="256"></td>'
+                         if src else "<td></td>")
         lines.append("<tr>" + "".join(cells) + "</tr>")
     page = (
         _PAGE_START + "{t}</title>"
         "<style>body{{font-family:sans-serif}}td,th{{padding:4px;text-align:center}}img{{image-rendering:auto}}</style>"
         "<h1>{t}</h1><table>{h}{rows}</table>"
-    ).format(t=html.escape(title), h=head, rows="".join(lines))
+    ).format(t=html.escape(_shown_text(title)), h=head, rows="".join(lines))
     path = out_dir / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
