@@ -130,6 +130,36 @@ def test_a_resume_on_other_data_says_so(pix2pix_run, edges, tmp_path, capsys):
     assert f"trained on {edges} so far and continues on {other}" in capsys.readouterr().err
 
 
+def test_a_resume_that_changes_a_training_setting_says_so(pix2pix_run, tmp_path, capsys):
+    # A new --batch-size or --lr was taken without a word; the run's record then read as if it had been
+    # trained so throughout.
+    run = copy_run(pix2pix_run, tmp_path)
+    config = json.loads((run / "config.json").read_text())
+    capsys.readouterr()
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--no-export") == 0
+    assert "continues with" not in capsys.readouterr().err  # only steering flags: nothing to say
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 4, "--no-export",
+                     "--batch-size", config["batch_size"] + 1, "--lr", 1e-4) == 0
+    err = capsys.readouterr().err
+    assert f"continues with batch_size {config['batch_size'] + 1} (was {config['batch_size']}), lr 0.0001 (was {config['lr']})" in err
+
+
+def test_a_preset_named_on_resume_is_not_recorded_as_the_runs(cyclegan_run, tmp_path, capsys):
+    # The run's saved settings sit above a preset: config.json said "quick" of a run that never was.
+    run = copy_run(cyclegan_run, tmp_path)
+    before = json.loads((run / "config.json").read_text())
+    assert before["preset"] is None
+    capsys.readouterr()
+    assert cli("cyclegan", "--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--no-export",
+               "--preset", "quick") == 0
+    assert "--preset quick changes nothing on --resume" in capsys.readouterr().err
+    after = json.loads((run / "config.json").read_text())
+    from translate.train.config import RUN_CONTROLS
+
+    assert after["preset"] is None and {k: v for k, v in after.items() if k not in RUN_CONTROLS} == {
+        k: v for k, v in before.items() if k not in RUN_CONTROLS}
+
+
 def test_printed_commands_quote_names_with_spaces(pix2pix_run, tmp_path, capsys):
     run = tmp_path / "my runs" / "first try"
     shutil.copytree(pix2pix_run, run)

@@ -81,6 +81,12 @@ def resolve_config(spec, given: dict):
     cfg.validate()
     if saved.get("data") and cfg.data != saved["data"] and main_rank:
         info(f"note: {checkpoints / name} trained on {saved['data']} so far and continues on {cfg.data}")
+    if saved and cfg.preset != saved.get("preset"):
+        # The run's saved settings sit above any preset: naming one now would change nothing but the record.
+        if main_rank:
+            info(f"note: --preset {cfg.preset} changes nothing on --resume ({checkpoints / name} keeps the settings it "
+                 "was started with); give the settings themselves to change them")
+        cfg.preset = saved.get("preset")
     return cfg
 
 
@@ -285,7 +291,10 @@ def train(args) -> int:
         if dist.enabled:  # batch norm anywhere in the model then covers the global batch
             model = ddp.convert_batch_norm(model)
         if state is not None:
-            _check_resume(state, model, cfg, precision, dist, run_dir, len(train_set))
+            changes = _check_resume(state, model, cfg, precision, dist, run_dir, len(train_set))
+            if changes:
+                log(f"note: {run_dir} continues with {', '.join(f'{k} {new} (was {old})' for k, old, new in changes)}; "
+                    f"its first {state['step']} steps were trained with the old settings")
             state = None  # fit() reads it again; no need to hold two copies while training
         source, target = domain_names(resolved.name)
         if cfg.direction == "b2a":
@@ -351,10 +360,13 @@ def train(args) -> int:
     return code
 
 
-def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train_size: int) -> None:
+def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train_size: int) -> list[tuple]:
     """Refuse, before config.json is rewritten, a resume that fit() could not carry out: settings that
     change what state.pt holds (found by a trial load, so no list of such settings is kept) or a run
-    length it has already passed. A refused resume leaves the run as it was, resumable."""
+    length it has already passed. A refused resume leaves the run as it was, resumable.
+
+    Returns the (name, saved, now) settings that the resume changes and that it can carry out (a size,
+    a batch size, a learning rate), for the note that says so."""
     import json
     from dataclasses import fields
 
@@ -395,6 +407,9 @@ def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train
     if step > total:
         raise UsageError(f"cannot resume {run_dir} for {total} steps: it is already at step {step}; give a "
                          f"--max-steps above {step} to train on (translate-export exports it as it is)")
+    return [(f.name, saved[f.name], getattr(cfg, f.name)) for f in fields(cfg)
+            if f.name in saved and f.name not in RUN_CONTROLS | {"data", "preset"}
+            and json.loads(json.dumps(saved[f.name])) != json.loads(json.dumps(getattr(cfg, f.name)))]
 
 
 def _as_flag(f, value) -> str:
