@@ -56,6 +56,16 @@ def test_a_transparent_colour_of_a_gray_or_rgb_png_is_white(tmp_path, mode, colo
     np.testing.assert_array_equal(loaded[0], [[255, 255, 255], [200, 200, 200] if mode == "L" else [200, 100, 50]])
 
 
+def test_a_transparent_value_of_a_16_bit_gray_png_is_white(tmp_path):
+    # to_rgb_array looked for tRNS in 8-bit modes only: the transparent pixels came out black.
+    values = np.array([[0, 51400]], dtype=np.uint16)  # 51400 / 257 = 200
+    image = Image.fromarray(values)  # uint16: mode I;16
+    path = _save(tmp_path, image, name="g16.png", transparency=0)
+    assert Image.open(path).info.get("transparency") == 0  # the tRNS chunk went into the file
+    np.testing.assert_array_equal(load_rgb(path)[0], [[255, 255, 255], [200, 200, 200]])
+    np.testing.assert_array_equal(load_rgb(_save(tmp_path, image, name="plain.png"))[0], [[0, 0, 0], [200, 200, 200]])
+
+
 def test_palette_image_uses_its_colours_and_transparency(tmp_path):
     palette = Image.new("P", (2, 1))
     palette.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)

@@ -116,10 +116,13 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
         return _gray_to_rgb(np.asarray(image, dtype=np.uint8))
     if mode == "1":
         return _gray_to_rgb(np.asarray(image.convert("L"), dtype=np.uint8))
-    if mode.startswith("I;16"):
-        return _gray_to_rgb(_sixteen_bit_to_eight(np.asarray(image)))
-    if mode == "I":
-        return _gray_to_rgb(_sixteen_bit_to_eight(np.asarray(image, dtype=np.int64)))
+    if mode.startswith("I;16") or mode == "I":
+        values = np.asarray(image) if mode != "I" else np.asarray(image, dtype=np.int64)
+        gray = _gray_to_rgb(_sixteen_bit_to_eight(values))
+        transparent = image.info.get("transparency")
+        if isinstance(transparent, int):  # a 16-bit gray PNG's tRNS: that one value is transparent
+            return _composite_on_white(gray, np.where(values == transparent, 0, 255).astype(np.uint8))
+        return gray
     if mode == "F":
         values = np.asarray(image, dtype=np.float32)
         scale = 255.0 if values.size and float(np.nanmax(values)) <= 1.0 else 1.0
