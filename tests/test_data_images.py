@@ -182,6 +182,21 @@ def test_folders_are_listed_recursively_by_extension_in_any_case_and_sorted(tmp_
     assert found == ["a.jpg", "b.PNG", "e.tif", "f.bmp", "g.ppm", "h.TIFF", "sub/c.JpEg", "sub/deep/d.webp"]
 
 
+def test_linked_folders_are_followed_once_and_a_link_up_the_tree_does_not_loop(tmp_path):
+    # os.walk did not follow links: a folder linked into trainA was skipped without a word.
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "x.png").write_bytes(b"")
+    root = tmp_path / "trainA"
+    root.mkdir()
+    (root / "a.png").write_bytes(b"")
+    (root / "more").symlink_to(extra, target_is_directory=True)
+    (root / "same").symlink_to(extra, target_is_directory=True)  # the same folder twice: its images once
+    (root / "loop").symlink_to(root, target_is_directory=True)
+    found = [p.relative_to(root).as_posix() for p in list_images(root)]
+    assert found == ["a.png", "more/x.png"]
+
+
 def test_grayscale_rgb_uses_rec601_luma():
     pixel = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]]], dtype=np.uint8)
     np.testing.assert_array_equal(grayscale_rgb(pixel)[0, :, 0], np.rint([0.299 * 255, 0.587 * 255, 0.114 * 255]))

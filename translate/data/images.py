@@ -59,13 +59,21 @@ def _is_hidden(name: str) -> bool:
 def list_images(folder: str | os.PathLike) -> list[Path]:
     """All image files under `folder`, recursively, sorted by their path relative to it.
 
-    Hidden files and folders (names starting with a dot, and __MACOSX) are skipped. The order depends
-    only on the names, so every process (DataLoader worker, DDP rank, resumed run) sees the same list.
+    Hidden files and folders (names starting with a dot, and __MACOSX) are skipped. Linked folders are
+    followed (a folder linked in from elsewhere holds images like any other), each real folder once, so
+    a link back up the tree cannot loop. The order depends only on the names, so every process
+    (DataLoader worker, DDP rank, resumed run) sees the same list.
     """
     folder = Path(folder)
     found: list[tuple[str, Path]] = []
-    for directory, subdirs, files in os.walk(folder):
-        subdirs[:] = [d for d in subdirs if not _is_hidden(d)]
+    seen: set[str] = set()
+    for directory, subdirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(directory)
+        if real in seen:  # reached again through a link
+            subdirs[:] = []
+            continue
+        seen.add(real)
+        subdirs[:] = sorted(d for d in subdirs if not _is_hidden(d))  # which path of a twice-linked folder counts
         for name in files:
             if not _is_hidden(name) and is_image_file(name):
                 path = Path(directory) / name
