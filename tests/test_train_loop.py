@@ -156,6 +156,23 @@ def test_metrics_lines_hold_step_epoch_losses_and_timing(tmp_path):
         assert m["sec_per_step"] > 0
 
 
+@pytest.mark.parametrize("n, batch_size, images", [(5, 10, [5, 5, 5]), (5, 2, [2, 2, 1])],
+                         ids=["batch larger than the data", "a partial last batch"])
+def test_images_per_second_counts_the_images_trained_on(tmp_path, n, batch_size, images):
+    # images_per_sec multiplied --batch-size by the steps: a batch of 10 on 5 samples was reported as 10
+    # images a step, twice the truth. sec_per_step * images_per_sec is the images of each logged step.
+    cfg = TrainConfig(data="toy", objective="lsgan", **{**QUIET, "max_steps": 3, "log_every": 1, "batch_size": batch_size})
+    torch.manual_seed(cfg.seed)
+    notes = []
+    fit(ToyModel("lsgan"), ToyPairs(n=n), cfg, tmp_path, precision=Precision(torch.device("cpu"), None, False),
+        log=notes.append)
+    shown = [m["sec_per_step"] * m["images_per_sec"] for m in read_metrics(tmp_path)]
+    assert shown == pytest.approx(images)
+    larger = [line for line in notes if "is more than the" in line]
+    assert larger == ([f"note: --batch-size {batch_size} is more than the {n} training samples: each step trains on "
+                       f"those {n}"] if batch_size > n else [])
+
+
 def test_linear_decay_reaches_near_zero_lr_at_the_end(tmp_path):
     _, _ = run_toy(tmp_path, max_steps=20, epochs=1, epochs_decay=1, log_every=1)
     lrs = [m["lr_G"] for m in read_metrics(tmp_path)]  # the lr each step trained with

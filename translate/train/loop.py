@@ -124,6 +124,12 @@ def _sigterm_in_a_worker(signum, frame) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _batch_images(batch: dict) -> int:
+    """How many samples a collated batch holds (the last of an epoch, or one larger than the data, holds
+    fewer than --batch-size)."""
+    return int(batch["A"].shape[0])
+
+
 def _to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
     out = {}
     for k, v in batch.items():
@@ -411,11 +417,16 @@ def fit(
     )
     ctx = StepContext(step=step, d_scaler=d_opt.scaler)
     means = RunningMeans()
-    progress = Progress(total_steps, step, cfg.batch_size * dist.world_size, enabled=dist.is_main,
+    # A batch larger than the data holds what there is (the loader drops no partial batch).
+    batch_images = min(cfg.batch_size, sampler.samples_per_rank)
+    if batch_images < cfg.batch_size and dist.is_main:
+        log(f"note: --batch-size {cfg.batch_size} is more than the {sampler.samples_per_rank} training samples"
+            f"{' per process' if dist.world_size > 1 else ''}: each step trains on those {batch_images}")
+    progress = Progress(total_steps, step, batch_images * dist.world_size, enabled=dist.is_main,
                         long_run_hint=long_run_hint)
     model.train()
     start = time.perf_counter()
-    interval_start, interval_steps = time.perf_counter(), 0
+    interval_start, interval_steps, interval_images = time.perf_counter(), 0, 0
     stopped_early = False
 
     with StopRequest() as stop:
@@ -433,6 +444,7 @@ def fit(
 
                 step += 1
                 interval_steps += 1
+                interval_images += _batch_images(batch) * dist.world_size
                 stopping = ddp.any_rank(stop.requested, device)
                 # A stop logs the steps since the last line: a resumed run starts a fresh interval.
                 log_step = step % cfg.log_every == 0 or step == total_steps or stopping
@@ -449,7 +461,7 @@ def fit(
                         "lr_G": g_opt.lr_used,
                         "lr_D": d_opt.lr_used,
                         "sec_per_step": elapsed / max(interval_steps, 1),
-                        "images_per_sec": interval_steps * cfg.batch_size * dist.world_size / max(elapsed, 1e-9),
+                        "images_per_sec": interval_images / max(elapsed, 1e-9),
                     }
                     if spectral_monitors and (step % cfg.spectral_every < cfg.log_every or step == total_steps):
                         for name, monitor in spectral_monitors.items():
@@ -460,7 +472,7 @@ def fit(
                     metrics.write(record)
                     tb.scalars({k: v for k, v in record.items() if k not in ("step", "epoch")}, step)
                     progress.update(step, values)
-                    interval_start, interval_steps = time.perf_counter(), 0
+                    interval_start, interval_steps, interval_images = time.perf_counter(), 0, 0
                 elif dist.is_main:
                     progress.update(step)
                 if step % cfg.sample_every == 0 and step < total_steps:
