@@ -44,6 +44,24 @@ def test_a_split_with_truth_for_some_images_only_is_refused_in_one_line(tmp_path
     assert len(err.splitlines()) == 1 and "1 of 3 images have no ground truth" in err and "001.png" in err
 
 
+@pytest.mark.parametrize("direction", ["a2b", "b2a"])
+def test_a_split_without_truth_names_its_own_truth_folder_and_the_other_direction(tmp_path, capsys, direction):
+    # The message always named testA_truth/, also for --direction b2a (which reads testB_truth/).
+    import shutil
+
+    from translate.cli.eval import main as eval_main
+
+    root = make_unaligned(tmp_path / "set", {"trainA": 1, "trainB": 1, "testA": 2, "testB": 2}, size=(32, 32),
+                          truth=True)
+    own, other = ("testA", "testB") if direction == "a2b" else ("testB", "testA")
+    shutil.rmtree(root / f"{own}_truth")
+    model = tiny_generator_file(tmp_path / "G.safetensors", card={"model": "test", "role": "G", "translates": direction})
+    assert eval_main(["--model", str(model), "--data", str(root), "--size", "32", "--direction", direction]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"({own}_truth/ beside {own}/)" in err
+    assert f"{other}_truth/ is there" in err and f"--direction {'b2a' if direction == 'a2b' else 'a2b'}" in err
+
+
 def test_the_wrong_conditions_of_the_control_always_mean_something_else():
     from translate.eval.evaluate import wrong_conditions
 

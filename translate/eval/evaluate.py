@@ -51,7 +51,15 @@ def target_key(dataset) -> str:
                              f"add a file of the same name to {first.parent.name}_truth/ for each, or move them out "
                              "of the split")
         return "B_truth"
-    raise UsageError("this split has neither paired targets nor ground truth (testA_truth/); nothing to score against")
+    inputs = Path(dataset.entries[0].a.path).parent if dataset.entries else None
+    if inputs is None or not inputs.name:
+        raise UsageError("this split has neither paired targets nor ground truth; nothing to score against")
+    other = {"testA": "testB", "testB": "testA", "valA": "valB", "valB": "valA"}.get(inputs.name)
+    hint = ""
+    if other and (inputs.parent / f"{other}_truth").is_dir():
+        hint = f"; {other}_truth/ is there: score the other direction (--direction {'b2a' if other.endswith('B') else 'a2b'})"
+    raise UsageError(f"this split has neither paired targets nor ground truth ({inputs.name}_truth/ beside "
+                     f"{inputs.name}/); nothing to score against{hint}")
 
 
 def _meanings(generator, dataset) -> list | None:
