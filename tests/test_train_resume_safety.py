@@ -465,3 +465,13 @@ def test_a_resume_in_the_other_direction_is_refused(pix2pix_run, tmp_path, capsy
                      "--direction", "b2a") == 2
     assert "cannot resume" in (line := one_line_error(capsys)) and "--direction b2a: it was trained a2b" in line
     assert files(run) == before
+
+
+@pytest.mark.parametrize("name", [".", "..", "../outside", "runs/../../outside"])
+def test_a_run_name_that_leaves_its_folder_is_refused_before_anything_is_written(tmp_path, capsys, name):
+    # '--name .' wrote state.pt and config.json straight into the checkpoints folder; '../x' outside it.
+    data = make_unaligned(tmp_path / "data", {"trainA": 2, "trainB": 2, "testA": 1, "testB": 1}, size=(36, 36))
+    ckpt = tmp_path / "deep" / "ckpt"
+    assert cli("cyclegan", "--data", data, "--checkpoints", ckpt, "--name", name, "--max-steps", 1, *CYCLEGAN_TINY) == 2
+    assert "is not a folder name inside --checkpoints" in one_line_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]

@@ -43,6 +43,15 @@ def default_run_name(model: str, data: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model}_{stem}")
 
 
+def check_run_name(name: str) -> None:
+    """A run's name is a folder inside --checkpoints: '.', '..' or an absolute path would put its files
+    in the checkpoints folder itself (which then reads as one run) or outside it."""
+    parts = name.replace("\\", "/").split("/")
+    if not name.strip() or Path(name).is_absolute() or any(part in ("", ".", "..") for part in parts):
+        raise UsageError(f"--name {name!r} is not a folder name inside --checkpoints; give a plain name such as "
+                         "'my-run' (a/b nests it), and --checkpoints for where runs go")
+
+
 def resolve_config(spec, given: dict):
     """Published defaults <- a --preset <- a resumed run's saved config <- a --config file <- flags given now."""
     from translate.train.config import build_config, check_values, read_config_file
@@ -53,6 +62,8 @@ def resolve_config(spec, given: dict):
     merged = {**file_layer, **given}
     data = merged.get("data") or ""
     name = merged.get("name") or (default_run_name(spec.name, data) if data else None)
+    if name is not None:
+        check_run_name(str(name))
     checkpoints = Path(merged.get("checkpoints", "checkpoints"))
     saved = {}
     if merged.get("resume"):
