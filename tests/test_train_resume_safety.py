@@ -475,3 +475,19 @@ def test_a_run_name_that_leaves_its_folder_is_refused_before_anything_is_written
     assert cli("cyclegan", "--data", data, "--checkpoints", ckpt, "--name", name, "--max-steps", 1, *CYCLEGAN_TINY) == 2
     assert "is not a folder name inside --checkpoints" in one_line_error(capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_a_resume_from_another_folder_says_where_the_runs_data_was(tmp_path, capsys, monkeypatch):
+    # config.json keeps --data as typed (relative); from elsewhere the message named only an unknown dataset.
+    make_unaligned(tmp_path / "start" / "tiny", {"trainA": 2, "trainB": 2, "testA": 1, "testB": 1}, size=(36, 36))
+    monkeypatch.chdir(tmp_path / "start")
+    assert cli("cyclegan", "--data", "tiny", "--checkpoints", tmp_path / "ckpt", "--name", "run", "--max-steps", 1,
+               *CYCLEGAN_TINY) == 0
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    capsys.readouterr()
+    assert cli("cyclegan", "--checkpoints", tmp_path / "ckpt", "--name", "run", "--resume", "--max-steps", 2) == 2
+    error = one_line_error(capsys)
+    assert "was trained on 'tiny' as given where it was started" in error and "add --data" in error
+    assert cli("cyclegan", "--checkpoints", tmp_path / "ckpt", "--name", "run", "--resume", "--max-steps", 2,
+               "--data", tmp_path / "start" / "tiny") == 0

@@ -249,7 +249,15 @@ def train(args) -> int:
     try:
         # Rank 0 downloads or generates the dataset; the others wait, then read it.
         if dist.is_main:
-            resolved = resolve_dataset(cfg.data, root=cfg.datasets_root, download=True, synthetic=SyntheticOptions(seed=0))
+            try:
+                resolved = resolve_dataset(cfg.data, root=cfg.datasets_root, download=True,
+                                           synthetic=SyntheticOptions(seed=0))
+            except UsageError as error:
+                if not cfg.resume or Path(cfg.data).is_absolute() or Path(cfg.data).exists():
+                    raise
+                # A run's config keeps --data as it was typed: relative to the folder it was started in.
+                raise UsageError(f"{error}; {run_dir} was trained on {cfg.data!r} as given where it was started: "
+                                 "resume from that folder, or add --data with the dataset's path") from None
         ddp.barrier()
         if not dist.is_main:
             resolved = resolve_dataset(cfg.data, root=cfg.datasets_root, download=False)
