@@ -120,3 +120,17 @@ def test_a_model_trained_under_the_reversed_name_is_scored_in_its_own_direction(
         truth = torch.stack([s["B_truth"] for s in samples])
         expected = l1_per_image(generator(paintings), truth).mean().item()
     assert result["model"]["l1"] == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("size, fit", [(4, 8), (30, 28)])
+def test_a_size_the_generator_cannot_take_is_one_line_with_a_size_it_can(tmp_path, capsys, size, fit):
+    # --size 4 passed the multiple check and failed in the network with Python advice
+    # (translate.nets.pad_to_multiple); --size 30 named no size that fits.
+    from translate.cli.eval import main as eval_main
+
+    root = make_unaligned(tmp_path / "set", {"trainA": 1, "trainB": 1, "testA": 1, "testB": 1}, size=(32, 32),
+                          truth=True)
+    model = tiny_generator_file(tmp_path / "G.safetensors")  # resnet_6blocks: multiples of 4, at least 8
+    assert eval_main(["--model", str(model), "--data", str(root), "--size", str(size)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"use --size {fit}" in err and "translate.nets" not in err

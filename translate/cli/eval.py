@@ -82,8 +82,11 @@ def main(argv=None) -> int:
                          "pass --size")
     size = args.size or trained_at
     multiple = generator_multiple(generator)
-    if size % multiple:
-        raise UsageError(f"--size {size} does not fit {generator.architecture['name']} (multiples of {multiple})")
+    smallest = _smallest_size(generator.architecture["name"], multiple)
+    if size % multiple or size < smallest:
+        fit = max(smallest, size // multiple * multiple)
+        raise UsageError(f"--size {size} does not fit {generator.architecture['name']} (multiples of {multiple}, at "
+                         f"least {smallest}); use --size {fit}")
     if swapped:
         info(f"note: {path.name} was trained on {trained_name}, which is {args.data} with A and B swapped: "
              f"its {direction} is {flip[direction]} here")
@@ -141,5 +144,15 @@ def _print_table(result: dict) -> None:
         print(f"{name:34s} {m['l1']:8.4f} {m['psnr']:8.2f} {m['ssim']:8.4f}")
 
 
+def _smallest_size(name: str, multiple: int) -> int:
+    from translate.nets.generators import size_rule
+
+    try:
+        return max(multiple, size_rule(name)[1])
+    except UsageError:  # a name the rule does not know: the multiple alone
+        return multiple
+
+
 if __name__ == "__main__":
     sys.exit(main())
+
