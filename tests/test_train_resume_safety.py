@@ -467,7 +467,7 @@ def test_a_resume_in_the_other_direction_is_refused(pix2pix_run, tmp_path, capsy
     assert files(run) == before
 
 
-@pytest.mark.parametrize("name", [".", "..", "../outside", "runs/../../outside"])
+@pytest.mark.parametrize("name", [".", "..", "../outside", "runs/../../outside", "a/..", "C:outside", "/outside"])
 def test_a_run_name_that_leaves_its_folder_is_refused_before_anything_is_written(tmp_path, capsys, name):
     # '--name .' wrote state.pt and config.json straight into the checkpoints folder; '../x' outside it.
     data = make_unaligned(tmp_path / "data", {"trainA": 2, "trainB": 2, "testA": 1, "testB": 1}, size=(36, 36))
@@ -491,3 +491,26 @@ def test_a_resume_from_another_folder_says_where_the_runs_data_was(tmp_path, cap
     assert "was trained on 'tiny' as given where it was started" in error and "add --data" in error
     assert cli("cyclegan", "--checkpoints", tmp_path / "ckpt", "--name", "run", "--resume", "--max-steps", 2,
                "--data", tmp_path / "start" / "tiny") == 0
+
+
+@pytest.mark.parametrize("name", ["run/", "./run", "runs//run", "v1.2 try"])
+def test_a_run_name_that_stays_inside_is_taken_as_the_folder_it_names(tmp_path, name):
+    # A tab-completed 'run/' or './run' names a folder inside --checkpoints: not refused.
+    import posixpath
+
+    data = make_unaligned(tmp_path / "data", {"trainA": 2, "trainB": 2, "testA": 1, "testB": 1}, size=(36, 36))
+    ckpt = tmp_path / "ckpt"
+    assert cli("cyclegan", "--data", data, "--checkpoints", ckpt, "--name", name, "--max-steps", 1, *CYCLEGAN_TINY) == 0
+    assert (ckpt / posixpath.normpath(name) / "state.pt").is_file()
+
+
+def test_a_mistyped_data_on_resume_is_not_said_to_be_the_runs(tmp_path, capsys, monkeypatch):
+    make_unaligned(tmp_path / "tiny", {"trainA": 2, "trainB": 2, "testA": 1, "testB": 1}, size=(36, 36))
+    monkeypatch.chdir(tmp_path)
+    assert cli("cyclegan", "--data", "tiny", "--checkpoints", "ckpt", "--name", "run", "--max-steps", 1,
+               *CYCLEGAN_TINY) == 0
+    capsys.readouterr()
+    assert cli("cyclegan", "--checkpoints", "ckpt", "--name", "run", "--resume", "--max-steps", 2, "--data", "tinyy") == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # (after the note that the data changed)
+    assert "unknown dataset 'tinyy'" in error and "as given where it was started" not in error
+

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import posixpath
 import re
 import signal
 import sys
@@ -46,8 +47,13 @@ def default_run_name(model: str, data: str) -> str:
 def check_run_name(name: str) -> None:
     """A run's name is a folder inside --checkpoints: '.', '..' or an absolute path would put its files
     in the checkpoints folder itself (which then reads as one run) or outside it."""
-    parts = name.replace("\\", "/").split("/")
-    if not name.strip() or Path(name).is_absolute() or any(part in ("", ".", "..") for part in parts):
+    from pathlib import PureWindowsPath
+
+    posix = name.replace("\\", "/")
+    normal = posixpath.normpath(posix) if name.strip() else ""
+    # ('run/', './run' and 'a//b' are the folders they name; 'C:run' is on a drive of its own on Windows)
+    if (not normal or posix.startswith("/") or PureWindowsPath(name).drive or normal in (".", "..")
+            or normal.startswith("../")):
         raise UsageError(f"--name {name!r} is not a folder name inside --checkpoints; give a plain name such as "
                          "'my-run' (a/b nests it), and --checkpoints for where runs go")
 
@@ -253,7 +259,7 @@ def train(args) -> int:
                 resolved = resolve_dataset(cfg.data, root=cfg.datasets_root, download=True,
                                            synthetic=SyntheticOptions(seed=0))
             except UsageError as error:
-                if not cfg.resume or Path(cfg.data).is_absolute() or Path(cfg.data).exists():
+                if not (cfg.resume and _relative_data_of_the_run(cfg, run_dir)):
                     raise
                 # A run's config keeps --data as it was typed: relative to the folder it was started in.
                 raise UsageError(f"{error}; {run_dir} was trained on {cfg.data!r} as given where it was started: "
@@ -429,6 +435,22 @@ def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train
     return [(f.name, saved[f.name], getattr(cfg, f.name)) for f in fields(cfg)
             if f.name in saved and f.name not in RUN_CONTROLS | {"data", "preset"}
             and json.loads(json.dumps(saved[f.name])) != json.loads(json.dumps(getattr(cfg, f.name)))]
+
+
+def _relative_data_of_the_run(cfg, run_dir: Path) -> bool:
+    """Whether --data is the run's own, a relative folder path as typed where it was started, that does
+    not exist from here (not a registry or synthetic name, nor a --data typed now that differs)."""
+    import json
+
+    from translate.data.registry import lookup_dataset, lookup_synthetic
+
+    try:
+        recorded = json.loads((run_dir / "config.json").read_text()).get("data")
+    except (OSError, ValueError, AttributeError):
+        return False
+    data = Path(cfg.data)
+    return (recorded == cfg.data and not data.is_absolute() and not data.exists()
+            and lookup_dataset(cfg.data) is None and lookup_synthetic(cfg.data) is None)
 
 
 def _as_flag(f, value) -> str:
