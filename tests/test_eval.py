@@ -44,9 +44,11 @@ def test_a_split_with_truth_for_some_images_only_is_refused_in_one_line(tmp_path
     assert len(err.splitlines()) == 1 and "1 of 3 images have no ground truth" in err and "001.png" in err
 
 
-@pytest.mark.parametrize("direction", ["a2b", "b2a"])
-def test_a_split_without_truth_names_its_own_truth_folder_and_the_other_direction(tmp_path, capsys, direction):
-    # The message always named testA_truth/, also for --direction b2a (which reads testB_truth/).
+@pytest.mark.parametrize("direction, nested", [("a2b", False), ("b2a", False), ("a2b", True)])
+def test_a_split_without_truth_names_its_own_truth_folder_and_the_other_direction(tmp_path, capsys, direction,
+                                                                                 nested):
+    # The message always named testA_truth/, also for --direction b2a (which reads testB_truth/); with the
+    # images in a subfolder of testA/ it must still name the split's folder, not the subfolder.
     import shutil
 
     from translate.cli.eval import main as eval_main
@@ -55,6 +57,10 @@ def test_a_split_without_truth_names_its_own_truth_folder_and_the_other_directio
                           truth=True)
     own, other = ("testA", "testB") if direction == "a2b" else ("testB", "testA")
     shutil.rmtree(root / f"{own}_truth")
+    if nested:
+        (root / own / "sub").mkdir()
+        for image in (root / own).glob("*.png"):
+            image.rename(root / own / "sub" / image.name)
     model = tiny_generator_file(tmp_path / "G.safetensors", card={"model": "test", "role": "G", "translates": direction})
     assert eval_main(["--model", str(model), "--data", str(root), "--size", "32", "--direction", direction]) == 2
     err = capsys.readouterr().err.strip()

@@ -40,6 +40,17 @@ class EvalResult:
         return out
 
 
+def _split_folder(dataset, image: str | Path) -> Path:
+    """The split folder (testA/, say) that holds `image`, which may sit in a subfolder of it."""
+    path, root = Path(image), getattr(dataset, "root", None)
+    if root is not None:
+        try:
+            return root / path.relative_to(root).parts[0]
+        except (ValueError, IndexError):
+            pass
+    return path.parent
+
+
 def target_key(dataset) -> str:
     if dataset.pairing == "paired":
         return "B"
@@ -48,10 +59,10 @@ def target_key(dataset) -> str:
         if missing:
             first = Path(missing[0])
             raise UsageError(f"{len(missing)} of {len(dataset.entries)} images have no ground truth (first: {first}); "
-                             f"add a file of the same name to {first.parent.name}_truth/ for each, or move them out "
-                             "of the split")
+                             f"add a file of the same name to {_split_folder(dataset, first).name}_truth/ for each, "
+                             "or move them out of the split")
         return "B_truth"
-    inputs = Path(dataset.entries[0].a.path).parent if dataset.entries else None
+    inputs = _split_folder(dataset, dataset.entries[0].a.path) if dataset.entries else None
     if inputs is None or not inputs.name:
         raise UsageError("this split has neither paired targets nor ground truth; nothing to score against")
     other = {"testA": "testB", "testB": "testA", "valA": "valB", "valB": "valA"}.get(inputs.name)
