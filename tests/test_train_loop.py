@@ -158,9 +158,20 @@ def test_metrics_lines_hold_step_epoch_losses_and_timing(tmp_path):
 
 @pytest.mark.parametrize("n, batch_size, images", [(5, 10, [5, 5, 5]), (5, 2, [2, 2, 1])],
                          ids=["batch larger than the data", "a partial last batch"])
-def test_images_per_second_counts_the_images_trained_on(tmp_path, n, batch_size, images):
+def test_images_per_second_counts_the_images_trained_on(tmp_path, monkeypatch, n, batch_size, images):
     # images_per_sec multiplied --batch-size by the steps: a batch of 10 on 5 samples was reported as 10
-    # images a step, twice the truth. sec_per_step * images_per_sec is the images of each logged step.
+    # images a step, twice the truth. sec_per_step * images_per_sec is the images of each logged step;
+    # the progress line's img/s uses the images per step averaged over an epoch.
+    import translate.train.loop as loop
+
+    shown_per_step = []
+
+    class Recorded(loop.Progress):
+        def __init__(self, total, initial, batch_images, **kwargs):
+            shown_per_step.append(batch_images)
+            super().__init__(total, initial, batch_images, **kwargs)
+
+    monkeypatch.setattr(loop, "Progress", Recorded)
     cfg = TrainConfig(data="toy", objective="lsgan", **{**QUIET, "max_steps": 3, "log_every": 1, "batch_size": batch_size})
     torch.manual_seed(cfg.seed)
     notes = []
@@ -168,6 +179,7 @@ def test_images_per_second_counts_the_images_trained_on(tmp_path, n, batch_size,
         log=notes.append)
     shown = [m["sec_per_step"] * m["images_per_sec"] for m in read_metrics(tmp_path)]
     assert shown == pytest.approx(images)
+    assert shown_per_step == [pytest.approx(sum(images) / len(images))]  # one epoch: 5 images in 1 or 3 steps
     larger = [line for line in notes if "is more than the" in line]
     assert larger == ([f"note: --batch-size {batch_size} is more than the {n} training samples: each step trains on "
                        f"those {n}"] if batch_size > n else [])

@@ -142,7 +142,7 @@ class Progress:
     HINT_AFTER_S = 60.0
     LONG_RUN_S = 24 * 3600.0
 
-    def __init__(self, total: int, initial: int, batch_images: int, enabled: bool = True, plain_every_s: float = 30.0,
+    def __init__(self, total: int, initial: int, batch_images: float, enabled: bool = True, plain_every_s: float = 30.0,
                  long_run_hint: str | None = None):
         self.total, self.batch_images = total, batch_images
         self.enabled = enabled

@@ -422,8 +422,9 @@ def fit(
     if batch_images < cfg.batch_size and dist.is_main:
         log(f"note: --batch-size {cfg.batch_size} is more than the {sampler.samples_per_rank} training samples"
             f"{' per process' if dist.world_size > 1 else ''}: each step trains on those {batch_images}")
-    progress = Progress(total_steps, step, batch_images * dist.world_size, enabled=dist.is_main,
-                        long_run_hint=long_run_hint)
+    # The progress line's img/s: images per step averaged over an epoch (its last batch may be partial).
+    progress = Progress(total_steps, step, sampler.samples_per_rank * dist.world_size / per_epoch,
+                        enabled=dist.is_main, long_run_hint=long_run_hint)
     model.train()
     start = time.perf_counter()
     interval_start, interval_steps, interval_images = time.perf_counter(), 0, 0
