@@ -155,4 +155,3 @@ def _smallest_size(name: str, multiple: int) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
