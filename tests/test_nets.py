@@ -181,6 +181,15 @@ def test_unknown_names_and_options_are_one_line_usage_errors():
         assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("build, what", [(build_generator_from_config, "generator"),
+                                         (build_discriminator_from_config, "discriminator")])
+def test_a_config_with_an_unknown_field_or_no_name_is_refused_by_name(build, what):
+    with pytest.raises(UsageError, match=rf"unknown {what} config field\(s\) depth, width; known: .*n[dg]f"):
+        build({"name": "unet_256" if what == "generator" else "basic", "width": 3, "depth": 2})
+    with pytest.raises(UsageError, match=rf"^{what} config has no 'name'$"):
+        build({"ngf" if what == "generator" else "ndf": 8})
+
+
 def test_required_multiple_and_size_validation():
     assert [required_multiple(n) for n in GENERATOR_NAMES] == [4, 4, 256, 128, 16]
     check_image_size("resnet_9blocks", 256, 260)

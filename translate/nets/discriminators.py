@@ -34,6 +34,7 @@ from translate.nets.layers import (
     ConvNormAct,
     check_condition,
     check_norm,
+    config_from_dict,
     conv_bias,
     is_tracing,
     leaky_relu,
@@ -60,13 +61,7 @@ class DiscriminatorConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "DiscriminatorConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UsageError(f"unknown discriminator config field(s) {', '.join(unknown)}")
-        if "name" not in data:
-            raise UsageError("discriminator config has no 'name'")
-        return cls(**dict(data))
+        return config_from_dict(cls, data, "discriminator")
 
 
 class ProjectionHead(nn.Module):

@@ -47,6 +47,7 @@ from translate.nets.layers import (
     ConvNormAct,
     check_condition,
     check_norm,
+    config_from_dict,
     conv_bias,
     is_tracing,
     leaky_relu,
@@ -75,13 +76,7 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "GeneratorConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UsageError(f"unknown generator config field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        if "name" not in data:
-            raise UsageError("generator config has no 'name'")
-        return cls(**dict(data))
+        return config_from_dict(cls, data, "generator")
 
 
 def check_size(name: str, multiple: int, min_size: int, height: int, width: int) -> None:

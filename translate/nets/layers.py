@@ -16,8 +16,9 @@ The norm layers and the bias rule follow the reference implementation (junyanz/p
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 import torch
 import torch.nn as nn
@@ -28,6 +29,21 @@ from translate.errors import UsageError
 NORM_NAMES = ("batch", "instance", "layer", "none")
 INIT_NAMES = ("normal", "xavier", "kaiming", "orthogonal")
 PADDING_NAMES = ("reflect", "replicate", "zero")
+
+
+_Config = TypeVar("_Config")
+
+
+def config_from_dict(cls: type[_Config], data: Mapping[str, Any], what: str) -> _Config:
+    """An architecture config dataclass (`what`: "generator", "discriminator") rebuilt from its JSON
+    dict; UsageError for a field the class does not know or a missing 'name'."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UsageError(f"unknown {what} config field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if "name" not in data:
+        raise UsageError(f"{what} config has no 'name'")
+    return cls(**dict(data))
 
 
 def check_norm(norm: str) -> str:
