@@ -222,7 +222,8 @@ def test_written_files_get_the_permissions_of_any_new_file(run_dir, tmp_path, um
                                         ("condition", {"kind": "label", "encoder": {}}), ("card", None),
                                         ("card", {"role": ["G_A"]}), ("card", {"origin": "http://x"}),
                                         ("card", {"origin": {"url": 3}}), ("card", {"source": {"a": 1}}),
-                                        ("condition", {"kind": "label", "label_names": "dusk"})])
+                                        ("condition", {"kind": "label", "label_names": "dusk"}),
+                                        ("condition", {"kind": "colour"})])
 def test_a_hand_edited_description_is_a_one_line_error(run_dir, tmp_path, key, value):
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file

@@ -29,6 +29,7 @@ import torch.nn as nn
 from translate.errors import UsageError
 
 FORMAT = "generator/1"
+CONDITION_KINDS = ("none", "label", "text")
 _ENCODER_PREFIX = "condition_encoder."
 
 
@@ -222,6 +223,8 @@ def _condition_problem(condition: dict) -> str | None:
     """What is wrong with the types of a condition description, in words; None when nothing is."""
     if not isinstance(condition.get("kind", "none"), str):
         return "the condition's kind is not text"
+    if condition.get("kind", "none") not in CONDITION_KINDS:  # it would be asked for a condition it cannot read
+        return f"the condition's kind is {condition['kind']!r}, not one of {', '.join(CONDITION_KINDS)}"
     for key in ("label_names", "vocabulary"):
         value = condition.get(key)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
