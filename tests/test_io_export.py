@@ -238,6 +238,27 @@ def test_a_hand_edited_description_is_a_one_line_error(run_dir, tmp_path, key, v
         load_generator(edited)
 
 
+@pytest.mark.parametrize("in_channels, out_channels", [(1, 3), (4, 3), (3, 2)])
+def test_a_generator_that_does_not_take_rgb_images_is_refused_in_one_line(tmp_path, capsys, in_channels, out_channels):
+    # A file with a 1-channel generator (the reference's --input_nc 1) loaded, then every translation
+    # failed inside the first convolution with a RuntimeError traceback.
+    from translate.cli.infer import main as infer_main
+    from translate.serving import scan_models
+
+    net = create_generator("resnet_6blocks", in_channels=in_channels, out_channels=out_channels, ngf=4)
+    path = save_generator(tmp_path / "models" / "gray.safetensors",
+                          TranslationGenerator(net, None, {"model": "t", "role": "G", "translates": "a2b"}))
+    with pytest.raises(UsageError, match="channel"):
+        load_generator(path)
+    skipped = []
+    assert scan_models(tmp_path / "models", log=skipped.append) == [] and len(skipped) == 1
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "in.png")
+    assert infer_main(["--model", str(path), "--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "out")]) == 2
+    assert "channel" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
 def test_a_resize_upsampling_generator_keeps_its_layout_through_the_file(tmp_path):
     net = create_generator("resnet_6blocks", ngf=4, upsample="resize").eval()
     path = save_generator(tmp_path / "resize.safetensors", TranslationGenerator(net, card={"model": "cyclegan"}))

@@ -193,7 +193,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise UsageError(f"{path} has a damaged description ({key} is a {type(value).__name__}, not an object); "
                              "export it again")
-    problem = _card_problem(meta["card"]) or _condition_problem(meta["condition"])
+    problem = (_card_problem(meta["card"]) or _condition_problem(meta["condition"])
+               or _channels_problem(meta["generator"]))
     if problem:  # a file anyone may drop into a models folder: its description is read, never trusted
         raise UsageError(f"{path} has a damaged description ({problem}); export it again")
     return meta
@@ -229,6 +230,16 @@ def _condition_problem(condition: dict) -> str | None:
         value = condition.get(key)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             return f"the condition's {key} is not a list of words"
+    return None
+
+
+def _channels_problem(generator: dict) -> str | None:
+    """What is wrong with a generator's channels for translating pictures, in words: it is fed RGB
+    images (3 channels) and gives RGB or gray ones (3 or 1); None when nothing is."""
+    given, gives = generator.get("in_channels", 3), generator.get("out_channels", 3)
+    if given != 3 or gives not in (1, 3):
+        return (f"it translates {given}-channel images into {gives}-channel ones; translate feeds its generators "
+                "RGB images (3 channels) and shows RGB or gray results (3 or 1)")
     return None
 
 
