@@ -75,6 +75,17 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_again(tmp_path, mo
         assert "wrote 2 image(s)" in capsys.readouterr().err
     assert sorted(snapshot(out)) == [".translate-infer.json", "a.png", "deeper/b.png", "images/input_a.png",
                                      "images/input_deeper_b.png", "index.html"]
+    # Nor is it read by a run into another folder: its translations were translated again (4 images).
+    assert infer_main(["--model", model, "--input", str(nest), "--output", str(nest / "out2")]) == 0
+    assert "wrote 2 image(s)" in capsys.readouterr().err
+    assert sorted(p.relative_to(nest).as_posix() for p in (nest / "out2").rglob("*.png")) == [
+        "out2/a.png", "out2/deeper/b.png", "out2/images/input_a.png", "out2/images/input_deeper_b.png"]
+    # A file of the user's put into a results folder is still an input; the folder itself can be one.
+    write(out / "mine.png", seed=3)
+    assert infer_main(["--model", model, "--input", str(nest), "--output", str(nest / "out2")]) == 0
+    assert "wrote 3 image(s)" in capsys.readouterr().err
+    assert infer_main(["--model", model, "--input", str(out), "--output", str(tmp_path / "back")]) == 0
+    assert "wrote 3 image(s)" in capsys.readouterr().err
 
 
 def test_inputs_that_differ_only_in_extension_get_outputs_and_index_rows_of_their_own(tmp_path, model, capsys):

@@ -323,8 +323,10 @@ def list_inputs(path: Path, exclude: Path | None = None) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        # The copies a results page of ours shows (OUT/images/) are not inputs.
-        files = [f for f in list_images(path) if not _page_copy(f, path)]
+        # The copies a results page of ours shows (OUT/images/) are not inputs, nor the translations an
+        # earlier run wrote into a folder inside this one (under another --output than this run's).
+        records: dict[Path, set[str]] = {}
+        files = [f for f in list_images(path) if not _page_copy(f, path) and not _written_here(f, path, records)]
         excluded = None if exclude is None else exclude.resolve()
         if excluded is not None and path.resolve() in excluded.parents:
             files = [f for f in files if excluded not in f.resolve().parents]
@@ -341,6 +343,21 @@ def _page_copy(file: Path, root: Path) -> bool:
             break
         folder = root / parent
         if folder.name == "images" and (folder.parent / WRITTEN_RECORD).is_file():
+            return True
+    return False
+
+
+def _written_here(file: Path, root: Path, records: dict[Path, set[str]]) -> bool:
+    """Whether `file` (under the folder `root`) was written by translate-infer into a results folder
+    inside `root` (`written_before`; `records` caches them by folder). `root` itself does not count:
+    translating a results folder's images is asked for."""
+    for parent in file.relative_to(root).parents:
+        if parent == Path("."):
+            break
+        folder = root / parent
+        if folder not in records:
+            records[folder] = written_before(folder)
+        if file.relative_to(folder).as_posix() in records[folder]:
             return True
     return False
 

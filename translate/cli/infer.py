@@ -13,8 +13,8 @@ named after its input with the extension .png (sub/photo.jpg -> DIR/sub/photo.pn
 only in extension keep theirs (photo.jpg -> photo.jpg.png beside photo.png). Before anything is
 written, every input is decoded once, and the command refuses an output path that is an input file
 or any other file it did not write itself (the output folder's .translate-infer.json records what
-earlier runs wrote there, which a new run may replace); an output folder inside the input folder, and
-the images/ copies of a results page, are not read as input.
+earlier runs wrote there, which a new run may replace); what it wrote into a folder inside the input
+folder (any run's --output), and the images/ copies of a results page, are not read as input.
 """
 
 from __future__ import annotations
