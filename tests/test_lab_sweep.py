@@ -113,12 +113,18 @@ def test_a_sweep_of_ten_seeds_or_more_still_has_its_table():
     (["--mixtures", "ring8", "--figure-mixture", "grid25", "--figure", "{tmp}/f.png"], "is not among --mixtures ring8"),
     (["--d-regs", "sn", "--figure", "{tmp}/f.png"], "add none to --d-regs"),
     (["--figure", "{tmp}/missing/f.png"], "--figure '{tmp}/missing/f.png': folder {tmp}/missing does not exist"),
+    (["--out", "{tmp}"], "--out '{tmp}' is a directory; give the Markdown file to write"),
+    (["--out", "{tmp}/a_file/out.md"], "{tmp}/a_file is a file, not a folder"),
+    (["--cache", "{tmp}/a_file"], "--cache '{tmp}/a_file': {tmp}/a_file is a file, not a folder"),
+    (["--cache", "{tmp}/a_file/c"], "{tmp}/a_file is a file, not a folder"),
 ])
 def test_settings_the_sweep_would_trip_over_after_its_runs_are_refused_first(tmp_path, capsys, monkeypatch, flags,
                                                                              needle):
     # These failed with a traceback after every run had trained (or, for the mixture, drew nothing).
     trained = []
     monkeypatch.setattr(sweep, "run_all", lambda *a, **k: trained.append(1) or [])
+    # (--out and --cache: an IsADirectoryError or NotADirectoryError traceback after the runs, or after the first)
+    (tmp_path / "a_file").write_text("")
     flags = [f.format(tmp=tmp_path) for f in flags]
     assert sweep.main(["--out", str(tmp_path / "out.md"), "--cache", str(tmp_path / "c"), *flags]) == 2
     err = capsys.readouterr().err

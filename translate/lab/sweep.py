@@ -333,6 +333,20 @@ def _check_arguments(args) -> None:
         raise UsageError(f"--seeds and --best-seeds must be at least 1, got {args.seeds} and {args.best_seeds}")
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out!r} is a directory; give the Markdown file to write, "
+                         f"e.g. {os.path.join(args.out, 'lab-sweep.md')}")
+    if os.path.exists(args.out) and not os.access(args.out, os.W_OK):
+        raise UsageError(f"--out {args.out!r} is not writable; pick a path you can write to")
+    for flag, given, folder in (("--out", args.out, os.path.dirname(os.path.abspath(args.out))),
+                                ("--cache", args.cache, os.path.abspath(args.cache))):
+        existing = folder  # the folder, or the deepest of its parents that exists (the rest is created)
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise UsageError(f"{flag} {given!r}: {existing} is a file, not a folder; pick another path")
+        if not os.access(existing, os.W_OK):
+            raise UsageError(f"{flag} {given!r}: folder {existing} is not writable; pick a path you can write to")
     if args.figure:
         from translate.cli.lab import check_plot_path
 
