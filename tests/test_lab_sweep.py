@@ -88,6 +88,26 @@ def test_interrupted_sweep_resumes_from_cached_runs(tmp_path, monkeypatch):
     assert calls == [0, 1, 2, 0, 1, 2, 0]
 
 
+@pytest.mark.parametrize("content", [b"null", b"[1, 2]", b'"text"', b"\xff\xfe{"])
+def test_a_damaged_cached_result_is_trained_again(tmp_path, monkeypatch, content):
+    # A cache file holding JSON that is not an object failed with an AttributeError traceback.
+    calls = []
+
+    class FakeResult:
+        def __init__(self, config):
+            self.config = config
+
+        def to_dict(self):
+            return {**_result(self.config.mixture, self.config.objective, self.config.d_reg, self.config.seed),
+                    "config": asdict(self.config)}
+
+    monkeypatch.setattr("translate.lab.train.train_mog", lambda config: calls.append(config.seed) or FakeResult(config))
+    (tmp_path / "ring8_nsgan_none_seed0.json").write_bytes(content)
+    results = run_all([RunSpec("ring8", "nsgan", "none", 0)], str(tmp_path), overrides={"steps": 7}, log=lambda m: None)
+    assert calls == [0] and results[0]["seed"] == 0
+    assert json.loads((tmp_path / "ring8_nsgan_none_seed0.json").read_text())["config"]["steps"] == 7
+
+
 def test_markdown_table_has_a_row_per_configuration_and_the_published_reference():
     results = [_result(seed=s) for s in range(3)] + [_result(objective="hinge", seed=s, modes=3) for s in range(3)]
     summaries = summarize(results)

@@ -72,8 +72,10 @@ def load_cached(cache_dir: str, spec: RunSpec, overrides: dict | None = None) ->
     try:
         with open(path) as f:
             result = json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return None
+    if not isinstance(result, dict):
+        return None  # not a result of ours (damaged, or edited): run it again
     if result.get("config") != _config_fingerprint(spec.config(overrides).validate()):
         return None  # the defaults changed since: run it again
     if result.get("lab_version") != LAB_RESULT_VERSION:
