@@ -108,6 +108,31 @@ def test_a_damaged_cached_result_is_trained_again(tmp_path, monkeypatch, content
     assert json.loads((tmp_path / "ring8_nsgan_none_seed0.json").read_text())["config"]["steps"] == 7
 
 
+def test_an_interrupted_sweep_stops_its_workers_and_says_how_to_continue(tmp_path, monkeypatch, capsys):
+    # Ctrl-C printed a traceback, and the pool first trained every queued run (its shutdown waits).
+    import os
+    import signal
+    import threading
+    import time
+
+    def slow_train(config):
+        (tmp_path / f"started_{config.seed}").write_text(str(os.getpid()))
+        time.sleep(60)
+
+    monkeypatch.setattr("translate.lab.train.train_mog", slow_train)
+    threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT)).start()  # Ctrl-C reaches the sweep's process
+    started = time.monotonic()
+    assert sweep.main(["--out", str(tmp_path / "out.md"), "--cache", str(tmp_path / "c"), "--mixtures", "ring8",
+                       "--objectives", "nsgan", "--d-regs", "none", "--seeds", "4", "--workers", "2"]) == 130
+    assert time.monotonic() - started < 30
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("python -m translate.lab.sweep: interrupted;") and "Traceback" not in "\n".join(err)
+    assert sorted(p.name for p in tmp_path.glob("started_*")) == ["started_0", "started_1"]  # queued: not begun
+    for pid in {int(p.read_text()) for p in tmp_path.glob("started_*")}:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 def test_markdown_table_has_a_row_per_configuration_and_the_published_reference():
     results = [_result(seed=s) for s in range(3)] + [_result(objective="hinge", seed=s, modes=3) for s in range(3)]
     summaries = summarize(results)

@@ -128,13 +128,32 @@ def run_all(specs, cache_dir: str, *, workers: int = 1, overrides: dict | None =
             results[spec] = run_one(spec, cache_dir, overrides)
             report(spec, results[spec], i)
     elif todo:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(run_one, spec, cache_dir, overrides): spec for spec in todo}
-            for i, future in enumerate(as_completed(futures), 1):
-                spec = futures[future]
-                results[spec] = future.result()
-                report(spec, results[spec], i)
+        # The workers leave Ctrl-C to this process, which stops them: a run cut short is not cached, and
+        # the queued ones are not started (without this the pool trained every queued run before the
+        # sweep stopped, or each worker printed a traceback of its own).
+        with ProcessPoolExecutor(max_workers=workers, initializer=_leave_interrupts_to_the_sweep) as pool:
+            try:
+                futures = {pool.submit(run_one, spec, cache_dir, overrides): spec for spec in todo}
+                for i, future in enumerate(as_completed(futures), 1):
+                    spec = futures[future]
+                    results[spec] = future.result()
+                    report(spec, results[spec], i)
+            except KeyboardInterrupt:
+                # (Python 3.14 has pool.terminate_workers(); before it, the pool's own process table.)
+                workers_now = list((getattr(pool, "_processes", None) or {}).values())
+                for process in workers_now:
+                    process.terminate()
+                for process in workers_now:
+                    process.join(timeout=10)
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     return [results[spec] for spec in specs]
+
+
+def _leave_interrupts_to_the_sweep() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _fmt_opt(value) -> str:
@@ -415,6 +434,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"python -m translate.lab.sweep: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"python -m translate.lab.sweep: interrupted; the runs that finished are cached in {args.cache}: "
+              "the same command continues from them", file=sys.stderr)
+        return 130
     return 0
 
 
