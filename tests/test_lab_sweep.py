@@ -176,6 +176,27 @@ def test_settings_the_sweep_would_trip_over_after_its_runs_are_refused_first(tmp
     assert needle.format(tmp=tmp_path) in err and len(err.strip().splitlines()) == 1 and not trained
 
 
+@pytest.mark.parametrize("setting, needle", [("lr_g=nan", "--lr-g must be >= 0, got nan"),
+                                             ("gp_weight=-1", "--gp-weight must be >= 0"),
+                                             ("g_depth=-1", "--g-depth must be >= 0"),
+                                             ("beta2=1", "--beta2 must be >= 0 and below 1"),
+                                             ("lr_decay_from=1.5", "--lr-decay-from must be between 0 and 1"),
+                                             ("sr_refresh_every=0", "--sr-refresh-every must be >= 1")])
+def test_a_setting_no_run_could_use_is_refused_before_the_runs(tmp_path, capsys, monkeypatch, setting, needle):
+    # --set lr_g=nan failed with torch's ValueError traceback in the first run; g_depth=-1 trained a
+    # network without hidden layers and the table said "-1 hidden ReLU layers".
+    monkeypatch.setattr("translate.lab.train.train_mog", lambda config: pytest.fail("trained"))
+    assert sweep.main(["--out", str(tmp_path / "out.md"), "--cache", str(tmp_path / "c"), "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_defaults_are_valid():
+    from translate.lab.config import LabConfig
+
+    LabConfig().validate()
+
+
 def test_the_figure_defaults_to_a_swept_mixture_and_the_tables_are_written_first(tmp_path, monkeypatch):
     results = [_result(mixture="ring8", d_reg=reg, seed=s) for reg in ("none", "sn") for s in range(2)]
     monkeypatch.setattr(sweep, "run_all", lambda specs, *a, **k: [

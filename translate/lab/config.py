@@ -5,6 +5,7 @@ This module imports no torch, so that `translate-lab --help` is quick.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from translate.errors import UsageError
@@ -75,7 +76,24 @@ class LabConfig:
         from translate.train.config import check_seed
 
         check_seed(self.seed)  # (torch takes 64-bit seeds; the lab derives more from it)
-        for name in ("d_steps", "batch_size", "z_dim", "g_width", "d_width", "eval_samples"):
+        for name in ("d_steps", "batch_size", "z_dim", "g_width", "d_width", "eval_samples", "sr_static_rank",
+                     "sr_refresh_every"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        for name in ("g_depth", "d_depth", "d_fourier_features"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        # (the sweep's --set reaches every field: a NaN learning rate failed inside torch's Adam)
+        for name, low, high in (("lr_g", 0, None), ("lr_d", 0, None), ("rmsprop_lr", 0, None), ("gp_weight", 0, None),
+                                ("clip_value", 0, None), ("instance_noise", 0, None), ("negative_slope", 0, None),
+                                ("d_fourier_sigma", 0, None), ("lr_floor", 0, None), ("g_skip", None, None),
+                                ("lr_decay_from", 0, 1), ("instance_noise_until", 0, 1)):
+            value = getattr(self, name)
+            if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+                bounds = (f"between {low} and {high}" if high is not None else f">= {low}" if low is not None
+                          else "a finite number")
+                raise UsageError(f"--{name.replace('_', '-')} must be {bounds}, got {value}")
+        for name in ("beta1", "beta2"):  # Adam's
+            if not 0 <= getattr(self, name) < 1:
+                raise UsageError(f"--{name} must be >= 0 and below 1, got {getattr(self, name)}")
         return self

@@ -404,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         _check_arguments(args)  # before hours of runs, not after them
         started = time.perf_counter()
         specs = grid_specs(args.mixtures, args.objectives, args.d_regs, range(args.seeds))
+        for spec in specs[:: args.seeds]:  # every setting checked before the first run, not in it
+            spec.config(overrides).validate()
         results = run_all(specs, args.cache, workers=args.workers, overrides=overrides, log=log)
         summaries = summarize(results)
         best: dict[str, Summary] = {}
