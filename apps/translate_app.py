@@ -216,7 +216,9 @@ def build_app(service: TranslationService, examples: list[tuple[Path, str]] | No
         stem = Path(str(name)).name or "model"
         path = Path(tempfile.mkstemp(prefix=f"{stem}-", suffix=".png", dir=output_dir)[1])
         Image.fromarray(out).save(path)
-        first = f"{out.shape[1]}\u00d7{out.shape[0]} pixels with `{name}`"
+        # The name is a path in the models folder, which whoever drops a file there chooses: shown as text,
+        # as the card is (in a code span, a backtick in it ended the span and Markdown or HTML after it ran).
+        first = f"{out.shape[1]}\u00d7{out.shape[0]} pixels with {_plain(name)}"
         if painted_at is not None:
             first += f", painted at {painted_at[0]}\u00d7{painted_at[1]} and scaled up"
         sentences = [first + "."] + ([notice] if notice else [])

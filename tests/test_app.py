@@ -353,3 +353,29 @@ def test_rescan_of_a_models_folder_removed_meanwhile_is_a_message_in_the_page(tm
     shutil.rmtree(models)
     with pytest.raises(gr.Error, match="models folder .* not found"):
         on_rescan("edges")
+
+
+def test_a_model_name_is_shown_in_the_notice_as_text(tmp_path):
+    # A folder name with a backtick closed the notice's code span, and the Markdown and HTML after it
+    # (an image the page would fetch) were rendered.
+    import uuid
+    from pathlib import Path
+
+    import gradio.utils
+    from PIL import Image
+
+    from apps.translate_app import build_app
+    from translate.serving import TranslationService
+
+    name = "run` ![x](pic.png) <img src=pic.png> `"
+    tiny_generator_file(tmp_path / "models" / name / "G.safetensors", seed=3)
+    demo = build_app(TranslationService(tmp_path / "models"), output_dir=tmp_path / "out")
+    on_translate = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_translate")
+    upload = Path(gradio.utils.get_upload_folder()) / uuid.uuid4().hex / "photo.png"
+    upload.parent.mkdir(parents=True)
+    try:
+        Image.new("RGB", (8, 8)).save(upload)
+        _, _, notice = on_translate(name, "a2b", None, "", {"path": str(upload)})
+    finally:
+        shutil.rmtree(upload.parent)
+    assert "<img" not in notice and "&lt;img" in notice and "!\\[x\\](pic.png)" in notice and "\\`" in notice
