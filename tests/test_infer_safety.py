@@ -88,6 +88,19 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_again(tmp_path, mo
     assert "wrote 3 image(s)" in capsys.readouterr().err
 
 
+def test_an_output_folder_that_holds_photos_of_its_own_does_not_hide_them(tmp_path, model, capsys):
+    # --output naming a subfolder of the input folder left the photos already in it out, without a word.
+    photos = tmp_path / "photos"
+    write(photos / "a.png", seed=1)
+    write(photos / "sub" / "b.png", seed=2)
+    kept = snapshot(photos)
+    for _ in range(2):
+        assert infer_main(["--model", model, "--input", str(photos), "--output", str(photos / "sub")]) == 0
+        assert "wrote 2 image(s)" in capsys.readouterr().err
+    assert {k: v for k, v in snapshot(photos).items() if k in kept} == kept
+    assert {"sub/a.png", "sub/sub/b.png"} <= set(snapshot(photos))
+
+
 def test_inputs_that_differ_only_in_extension_get_outputs_and_index_rows_of_their_own(tmp_path, model, capsys):
     folder = tmp_path / "in"
     write(folder / "photo.png", seed=1)

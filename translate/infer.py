@@ -316,20 +316,18 @@ def translate_image(generator, image: np.ndarray, condition=None, *, device="cpu
     return to_uint8(translate_tensor(generator, x, condition, autocast))
 
 
-def list_inputs(path: Path, exclude: Path | None = None) -> list[Path]:
+def list_inputs(path: Path) -> list[Path]:
     """The images to translate: `path` itself, or the images under the folder `path` as training lists
-    them (`list_images`: hidden files and __MACOSX/ left out), without those under `exclude` where it is
-    inside the folder (an output folder there holds the results of earlier runs, not inputs)."""
+    them (`list_images`: hidden files and __MACOSX/ left out), without what translate-infer wrote into
+    folders inside it (an output folder there holds the results of earlier runs, not inputs)."""
     if path.is_file():
         return [path]
     if path.is_dir():
-        # The copies a results page of ours shows (OUT/images/) are not inputs, nor the translations an
-        # earlier run wrote into a folder inside this one (under another --output than this run's).
+        # The copies a results page of ours shows (OUT/images/) are not inputs, nor the translations a
+        # run wrote into a folder inside this one (this run's --output or another). The user's own
+        # images in such a folder are: an --output that already holds photos does not hide them.
         records: dict[Path, set[str]] = {}
         files = [f for f in list_images(path) if not _page_copy(f, path) and not _written_here(f, path, records)]
-        excluded = None if exclude is None else exclude.resolve()
-        if excluded is not None and path.resolve() in excluded.parents:
-            files = [f for f in files if excluded not in f.resolve().parents]
         if not files:
             raise UsageError(f"{path} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         return files

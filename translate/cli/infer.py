@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     if inputs_root.is_dir() and out_dir.resolve() == inputs_root.resolve():
         raise UsageError(f"--output {out_dir} is the input folder; write to a folder of its own, "
                          f"e.g. --output {out_dir / 'translated'}")
-    files = list_inputs(inputs_root, exclude=out_dir)
+    files = list_inputs(inputs_root)
     halves = side_by_side_split(inputs_root)  # an aligned dataset's split: A|B pairs
     jobs = plan_jobs(files, inputs_root, out_dir, halves=halves)
     # Checked before anything is written: an input overwritten by a translation is lost.
