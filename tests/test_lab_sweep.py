@@ -176,6 +176,16 @@ def test_settings_the_sweep_would_trip_over_after_its_runs_are_refused_first(tmp
     assert needle.format(tmp=tmp_path) in err and len(err.strip().splitlines()) == 1 and not trained
 
 
+@pytest.mark.parametrize("flags, needle", [(["--seeds", "x"], "argument --seeds: invalid int value: 'x'"),
+                                          (["--mixtures", "ring9"], "argument --mixtures: invalid choice: 'ring9'"),
+                                          (["--bogus"], "unrecognized arguments: --bogus")])
+def test_a_mistyped_flag_is_one_line(tmp_path, capsys, flags, needle):
+    # argparse printed its whole usage text (ten lines) before the error.
+    assert sweep.main(["--out", str(tmp_path / "out.md"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1 and "--help" in err
+
+
 @pytest.mark.parametrize("setting, needle", [("lr_g=nan", "--lr-g must be >= 0, got nan"),
                                              ("gp_weight=-1", "--gp-weight must be >= 0"),
                                              ("g_depth=-1", "--g-depth must be >= 0"),

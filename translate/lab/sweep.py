@@ -9,7 +9,6 @@ sweep continues where it stopped. Every worker process uses one torch thread.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -381,7 +380,10 @@ def _check_arguments(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m translate.lab.sweep", description=__doc__.split("\n\n")[0])
+    from translate.cli.common import OneLineParser
+
+    # A mistyped flag or value: one line (a UsageError, answered below), not the whole usage text.
+    parser = OneLineParser(prog="python -m translate.lab.sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="Markdown file to write")
     parser.add_argument("--cache", default="checkpoints/lab-sweep", help="folder of per-run JSON results")
     parser.add_argument("--workers", type=int, default=1, help="processes, one torch thread each")
@@ -396,8 +398,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="the mixture the figure shows (default: grid25 when swept, else the first swept)")
     try:
         args = parser.parse_args(argv)
-    except SystemExit as stop:
+    except SystemExit as stop:  # --help
         return int(stop.code or 0)
+    except UsageError as error:
+        print(f"python -m translate.lab.sweep: error: {error}", file=sys.stderr)
+        return 2
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     try:
         overrides = _parse_overrides(args.set)
