@@ -191,7 +191,12 @@ def test_a_mistyped_flag_is_one_line(tmp_path, capsys, flags, needle):
                                              ("g_depth=-1", "--g-depth must be >= 0"),
                                              ("beta2=1", "--beta2 must be >= 0 and below 1"),
                                              ("lr_decay_from=1.5", "--lr-decay-from must be between 0 and 1"),
-                                             ("sr_refresh_every=0", "--sr-refresh-every must be >= 1")])
+                                             ("sr_refresh_every=0", "--sr-refresh-every must be >= 1"),
+                                             # (these each run sets: the value was dropped without a word)
+                                             ("seed=5", "the sweep sets seed for each run; choose how many with --seeds"),
+                                             ("d-reg=sn", "choose them with --d-regs"),
+                                             ("objective=hinge", "choose them with --objectives"),
+                                             ("mixture=grid25", "choose them with --mixtures")])
 def test_a_setting_no_run_could_use_is_refused_before_the_runs(tmp_path, capsys, monkeypatch, setting, needle):
     # --set lr_g=nan failed with torch's ValueError traceback in the first run; g_depth=-1 trained a
     # network without hidden layers and the table said "-1 hidden ReLU layers".

@@ -331,6 +331,10 @@ def worst_unregularized(summaries: list[Summary], mixture: str) -> Summary:
     return max(candidates, key=ranking_key)
 
 
+#: the LabConfig fields each run of the grid sets itself (RunSpec)
+_GRID_FIELDS = ("mixture", "objective", "d_reg", "seed")
+
+
 def _parse_overrides(items: list[str]) -> dict:
     types = {f.name: f.type for f in fields(LabConfig)}
     out = {}
@@ -339,6 +343,10 @@ def _parse_overrides(items: list[str]) -> dict:
         name = name.replace("-", "_")
         if not sep or name not in types:
             raise UsageError(f"--set {item!r}: expected NAME=VALUE with NAME a LabConfig field")
+        if name in _GRID_FIELDS:  # each run's own: RunSpec.config would silently replace it
+            choose = ("how many with --seeds (it runs seeds 0, 1, ...)" if name == "seed"
+                      else f"them with --{name.replace('_', '-')}s")
+            raise UsageError(f"--set {item!r}: the sweep sets {name} for each run; choose {choose}")
         kind = types[name]
         try:
             out[name] = value if kind == "str" else (float(value) if kind == "float" else int(value))
