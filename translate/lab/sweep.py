@@ -220,7 +220,8 @@ def summarize(results: list[dict]) -> list[Summary]:
 
 
 def ranking_key(s: Summary) -> tuple:
-    """Best first: most modes (strict), then fewest reverse-KL nats, then most high-quality samples."""
+    """Best first: most modes (strict), then most modes captured at all, then fewest reverse-KL nats, then
+    most high-quality samples."""
     rkl = s.reverse_kl[0] if s.reverse_kl is not None and s.reverse_kl_missing == 0 else math.inf
     return (-s.strict_modes[0], -s.modes[0], rkl, -s.high_quality[0])
 
