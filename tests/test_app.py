@@ -247,6 +247,10 @@ def test_cli_refuses_a_missing_models_folder(tmp_path, capsys):
 
     assert main(["--models", str(tmp_path / "nowhere")]) == 2
     assert "models folder" in capsys.readouterr().err
+    model = tiny_generator_file(tmp_path / "run" / "G.safetensors")
+    assert main(["--models", str(model)]) == 2  # a model file, not a folder of them
+    err = capsys.readouterr().err
+    assert f"is a file; pass a folder of models, e.g. the one that holds it: --models {model.parent}" in err
 
 
 def test_cli_refuses_a_port_in_use_a_foreign_host_or_an_unknown_device_in_one_line(tmp_path, capsys):

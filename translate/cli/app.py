@@ -59,6 +59,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    if Path(args.models).exists() and not Path(args.models).is_dir():
+        raise UsageError(f"--models {args.models} is a file; pass a folder of models, e.g. the one that holds it: "
+                         f"--models {Path(args.models).parent}")
     if not Path(args.models).is_dir():
         raise UsageError(f"models folder {args.models} not found; train a model first or pass --models DIR")
     check_address(args.host, args.port)
