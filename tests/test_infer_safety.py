@@ -4,6 +4,7 @@ and bad input (a file, a flag) is refused with one line before anything is writt
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,6 +116,17 @@ def test_inputs_that_differ_only_in_extension_get_outputs_and_index_rows_of_thei
     sources = re.findall(r'src="([^"]+)"', (out / "index.html").read_text())
     assert len(sources) == 4 and len(set(sources)) == 4
     assert all((out / src).is_file() for src in sources)
+
+
+def test_two_outputs_that_would_be_one_file_are_refused_with_the_reason(tmp_path):
+    from translate.errors import UsageError
+    from translate.infer import output_names
+
+    with pytest.raises(UsageError, match=r"^A.png and a.png differ only in case, and on a case-blind disk .*rename one"):
+        output_names([Path("A.png"), Path("a.png")])
+    with pytest.raises(UsageError, match=r"^x.jpg.png and x.jpg would both be written to x.jpg.png; rename one"):
+        output_names([Path("x.jpg.png"), Path("x.jpg"), Path("x.png")])
+    assert output_names([Path("x.jpg"), Path("x.png")]) == [Path("x.jpg.png"), Path("x.png")]
 
 
 def test_hidden_files_and_macos_resource_forks_are_left_out_as_in_training(tmp_path, model, capsys):

@@ -372,11 +372,16 @@ def output_names(names: list[Path]) -> list[Path]:
     shared = Counter(key(out) for out in plain)
     outs = [name.with_name(name.name + ".png") if shared[key(out)] > 1 and out != name else out
             for name, out in zip(names, plain)]
-    first: dict[str, Path] = {}
+    first: dict[str, tuple[Path, Path]] = {}
     for name, out in zip(names, outs):
-        other = first.setdefault(key(out), name)
-        if other != name:  # only where an input is itself named like photo.jpg.png
-            raise UsageError(f"{other} and {name} would both be written to {out}; rename one of them")
+        other, other_out = first.setdefault(key(out), (name, out))
+        if other == name:
+            continue
+        if other_out != out:  # A.png and a.png: two files here, one on a case-blind disk
+            raise UsageError(f"{other} and {name} differ only in case, and on a case-blind disk (macOS, Windows) "
+                             "their translations would be one file; rename one of them")
+        # (otherwise an input is itself named like photo.jpg.png)
+        raise UsageError(f"{other} and {name} would both be written to {out}; rename one of them")
     return outs
 
 
