@@ -199,6 +199,17 @@ def test_files_of_the_users_in_the_output_folder_are_never_replaced(tmp_path, mo
     assert "wrote 2 image(s)" in capsys.readouterr().err
 
 
+def test_an_output_folder_whose_images_is_a_file_is_refused_naming_it(tmp_path, model, capsys):
+    write(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "images").write_text("the user's notes")
+    assert infer_main(["--model", model, "--input", str(tmp_path / "in"), "--output", str(out)]) == 2
+    err = one_line_error(capsys)
+    assert f"cannot write to {out / 'images'}: File exists; pick another --output" in err
+    assert (out / "images").read_text() == "the user's notes"
+
+
 def test_the_results_page_links_names_with_url_characters(tmp_path, model):
     folder = tmp_path / "in"
     write(folder / "50% #1?.png")

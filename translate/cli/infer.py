@@ -130,7 +130,8 @@ def main(argv=None) -> int:
         (out_dir / "images").mkdir(exist_ok=True)
         record_writes([out_dir / "index.html"] + [p for job in jobs for p in job.writes], out_dir)
     except OSError as e:
-        raise UsageError(f"cannot write to {out_dir}: {e.strerror}") from None
+        where = e.filename or out_dir  # (the results page's images/ may be a file of the user's)
+        raise UsageError(f"cannot write to {where}: {e.strerror}; pick another --output") from None
     card = generator.card
     info(f"{path.name}: {card.get('source', 'A')} -> {card.get('target', 'B')} ({generator.architecture['name']}, "
          f"{card.get('steps', '?')} steps); {len(jobs)} image(s) on {device}")
