@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -87,6 +88,25 @@ def test_service_refuses_names_it_did_not_list(models):
     for name in ("../elsewhere", "pix2pix_run/G.safetensors", "nothing"):
         with pytest.raises(UsageError, match="no model named"):
             service.model(name)
+
+
+def test_unknown_names_rescan_the_folder_at_most_every_few_seconds(models, monkeypatch):
+    import translate.serving as serving
+
+    clock = [1000.0]
+    monkeypatch.setattr(serving.time, "monotonic", lambda: clock[0])
+    scans = []
+    real_scan = serving.scan_models
+    monkeypatch.setattr(serving, "scan_models", lambda *a, **k: scans.append(1) or real_scan(*a, **k))
+    service = TranslationService(models)
+    for _ in range(5):  # a stream of made-up names: not one folder read each
+        with pytest.raises(UsageError, match="no model named"):
+            service.model("made-up")
+    assert len(scans) == 1
+    shutil.copytree(models / "pix2pix_run", models / "added_later")
+    clock[0] += serving.UNKNOWN_NAME_RESCAN_S
+    assert service.model("added_later").name == "added_later"  # a model added since is still found
+    assert len(scans) == 2
 
 
 def test_a_model_removed_after_the_scan_is_a_message_to_rescan(models):

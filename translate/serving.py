@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,6 +262,10 @@ def read_upload(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -
                    f"pixels (this app translates at most {max_pixels:,} pixels).")
 
 
+#: An unknown model name rescans the models folder at most this often (seconds).
+UNKNOWN_NAME_RESCAN_S = 2.0
+
+
 @dataclass
 class TranslationService:
     """The models of one folder, ready to translate: scan, describe, load (LRU), run."""
@@ -284,11 +289,14 @@ class TranslationService:
 
     def rescan(self) -> list[str]:
         self.models = {m.name: m for m in scan_models(self.root, log=self.log)}
+        self._scanned_at = time.monotonic()
         return list(self.models)
 
     def model(self, name: str) -> CatalogModel:
-        if name not in self.models:
-            # A name the last scan did not see: scan again (a model added since), then refuse.
+        if name not in self.models and time.monotonic() - self._scanned_at >= UNKNOWN_NAME_RESCAN_S:
+            # A name the last scan did not see: scan again (a model added since), then refuse. Not more
+            # often than every few seconds: made-up names sent in a stream cannot keep the server reading
+            # the folder.
             self.rescan()
         if name not in self.models:
             raise UsageError(f"no model named {name!r} in {self.root}; choose one of the list")
