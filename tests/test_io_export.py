@@ -157,6 +157,15 @@ def test_files_written_before_the_card_grew_still_load(tmp_path):
     assert model.card["model"] == "pix2pix" and describe(read_metadata(path))[0].startswith("A \u2192 B")
 
 
+def test_card_fields_given_as_null_read_as_not_given(tmp_path):
+    net = create_generator("resnet_6blocks", ngf=4)
+    card = {"model": "cyclegan", "role": None, "translates": None, "source": None, "target": None, "steps": None}
+    path = save_generator(tmp_path / "nulls.safetensors", TranslationGenerator(net, card=card))
+    assert describe(read_metadata(path))[0] == "A \u2192 B (cyclegan G, translates a2b)"  # not "None \u2192 None"
+    card = load_generator(path).card
+    assert {key: value for key, value in card.items() if key != "toolkit_version"} == {"model": "cyclegan"}
+
+
 def test_export_cli_writes_onnx_and_reports_the_difference(run_dir, tmp_path, capsys):
     assert export_main([str(run_dir), "--out", str(tmp_path / "out"), "--onnx", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)

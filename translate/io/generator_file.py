@@ -197,6 +197,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
                or _channels_problem(meta["generator"]))
     if problem:  # a file anyone may drop into a models folder: its description is read, never trusted
         raise UsageError(f"{path} has a damaged description ({problem}); export it again")
+    # A card field given as null is one not given (readers fall back to their defaults, not "None").
+    meta["card"] = {key: value for key, value in meta["card"].items() if value is not None}
     return meta
 
 
