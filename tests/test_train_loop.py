@@ -96,6 +96,16 @@ def test_sigterm_to_the_whole_job_saves_and_resumes(tmp_path):
     assert torch.load(tmp_path / "final.pt", weights_only=True)["step"] == 14
 
 
+def test_an_unexpected_error_with_workers_exits_with_its_traceback_instead_of_hanging(tmp_path):
+    # The traceback Python keeps for its report holds the loop's frame and with it the workers, which
+    # ignore the SIGTERM multiprocessing sends them at exit: the process waited on them for ever.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    settings = {**QUIET, "workers": 2, "max_steps": 6, "batch_size": 2, "out": str(tmp_path), "fail_at_step": 2}
+    done = subprocess.run([sys.executable, "-m", "tests.toy_training", json.dumps(settings)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, start_new_session=True)
+    assert done.returncode == 1 and "RuntimeError: a failure at step 2" in done.stderr, done.stderr[-3000:]
+
+
 def test_a_stop_logs_its_interval_and_the_resumed_run_starts_a_fresh_one(tmp_path):
     torch.use_deterministic_algorithms(True)
     run_toy(tmp_path / "each", max_steps=14, batch_size=2, log_every=1)

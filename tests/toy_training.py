@@ -55,8 +55,9 @@ class ToyModel(TranslationModel):
     generator_names = ("G",)
     discriminator_names = ("D",)
 
-    def __init__(self, objective: str = "lsgan", norm: str = "instance"):
+    def __init__(self, objective: str = "lsgan", norm: str = "instance", fail_at_step: int | None = None):
         super().__init__(get_objective(objective))
+        self.fail_at_step = fail_at_step  # raise an unexpected error in that step's D loss (a bug, say)
         g_norm = nn.InstanceNorm2d(8, affine=True) if norm == "instance" else nn.BatchNorm2d(8)
         # No bias before a norm layer: its true gradient is zero, and Adam would turn rounding noise
         # in it into full-size steps of random sign.
@@ -71,6 +72,8 @@ class ToyModel(TranslationModel):
         return lambda image: self.D(torch.cat([batch["A"], image], dim=1))
 
     def d_loss(self, batch, out, ctx: StepContext):
+        if ctx.step == self.fail_at_step:
+            raise RuntimeError(f"a failure at step {ctx.step}")
         loss, logs = self.adversary.d_loss(self._critic(batch), batch["B"], out["fake_B"], ctx)
         return 0.5 * loss, {f"D_{k}": v for k, v in logs.items()}
 
@@ -101,10 +104,11 @@ def main(argv=None) -> int:
     interrupt_at = args.pop("interrupt_at", None)
     interrupt_rank = args.pop("interrupt_rank", 0)
     terminate_group_at = args.pop("terminate_group_at", None)
+    fail_at_step = args.pop("fail_at_step", None)
     cfg = TrainConfig(data="toy", objective=objective, **args)
     ctx = ddp.init_distributed("cpu")
     torch.manual_seed(cfg.seed)
-    model = ToyModel(objective, norm)
+    model = ToyModel(objective, norm, fail_at_step)
     initial = flat_parameters(model)
     if ctx.enabled and norm == "batch":
         model = ddp.convert_batch_norm(model)

@@ -124,6 +124,30 @@ def _sigterm_in_a_worker(signum, frame) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+class WorkersShutDown:
+    """Stops a DataLoader's persistent workers when the loop is left, however it is left.
+
+    Workers ignore SIGTERM (`_worker_leaves_stopping_to_the_loop`). After an unexpected error the
+    traceback Python keeps for its report (sys.last_traceback) holds the loop's frame, so the loader's
+    iterator outlives the loop; at exit multiprocessing then sends its workers SIGTERM and waits for
+    them, which they ignore: the process hung for ever instead of exiting with the error. The
+    iterator's own shutdown asks the workers to leave, which they do.
+    """
+
+    def __init__(self, loader: DataLoader):
+        self.loader = loader
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        iterator = getattr(self.loader, "_iterator", None)
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+        self.loader._iterator = None
+
+
 def _batch_images(batch: dict) -> int:
     """How many samples a collated batch holds (the last of an epoch, or one larger than the data, holds
     fewer than --batch-size)."""
@@ -430,7 +454,7 @@ def fit(
     interval_start, interval_steps, interval_images = time.perf_counter(), 0, 0
     stopped_early = False
 
-    with StopRequest() as stop:
+    with StopRequest() as stop, WorkersShutDown(loader):
         while step < total_steps:
             epoch, batch_in_epoch = divmod(step, per_epoch)
             # The sampler's (epoch, index) keys carry the epoch into the workers, so that crops, flips
