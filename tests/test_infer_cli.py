@@ -96,9 +96,12 @@ def test_an_overlap_larger_than_the_automatic_tile_is_fine_for_an_image_that_is_
                        "--overlap", "600"]) == 0
 
 
+@pytest.mark.parametrize("one_file", [False, True])
 @pytest.mark.parametrize("translates", ["a2b", "b2a"])
-def test_a_split_of_side_by_side_pairs_translates_one_half_beside_the_other_as_truth(tmp_path, capsys, translates):
+def test_a_split_of_side_by_side_pairs_translates_one_half_beside_the_other_as_truth(tmp_path, capsys, translates,
+                                                                                     one_file):
     # facades/test holds A|B images: the whole pair went through the generator, and the page had no truth.
+    # One image of it (facades/test/000.png) is a pair as well: the whole pair went through, twice as wide.
     import torch
 
     from tests._data_helpers import make_aligned
@@ -107,7 +110,8 @@ def test_a_split_of_side_by_side_pairs_translates_one_half_beside_the_other_as_t
 
     data = make_aligned(tmp_path / "facades", {"train": 2, "test": 2}, size=(32, 32))
     model = tiny_generator_file(tmp_path / "g.safetensors", ngf=4, card={"translates": translates})
-    assert infer_main(["--model", str(model), "--input", str(data / "test"), "--output", str(tmp_path / "out")]) == 0
+    given_input = data / "test" / "000.png" if one_file else data / "test"
+    assert infer_main(["--model", str(model), "--input", str(given_input), "--output", str(tmp_path / "out")]) == 0
     assert f"translating its {'B' if translates == 'b2a' else 'A'} half" in capsys.readouterr().err
     pair = np.asarray(Image.open(data / "test" / "000.png").convert("RGB"))
     given, other = (pair[:, 32:], pair[:, :32]) if translates == "b2a" else (pair[:, :32], pair[:, 32:])

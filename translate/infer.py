@@ -479,14 +479,15 @@ class Job:
 
 
 def side_by_side_split(path: Path) -> bool:
-    """Whether `path` is a split folder (train, val, test) of an aligned dataset, whose images are
-    side-by-side A|B pairs: the input is one half and the ground truth the other."""
+    """Whether `path` is a split folder (train, val, test) of an aligned dataset, or an image in one,
+    whose images are side-by-side A|B pairs: the input is one half and the ground truth the other."""
     from translate.data.layouts import SPLITS, detect_layout
 
-    if not (path.is_dir() and path.name in SPLITS):
+    split = path if path.is_dir() else path.parent
+    if not (path.exists() and split.name in SPLITS):
         return False
     try:
-        return detect_layout(path.parent) == "aligned"
+        return detect_layout(split.parent) == "aligned"
     except UsageError:
         return False
 

@@ -122,8 +122,10 @@ def main(argv=None) -> int:
                  "it reads them as unknown words")
     translates = generator.card.get("translates", "a2b")
     if halves:
-        info(f"note: {inputs_root} is the {inputs_root.name} split of an aligned dataset: each image is an A|B pair; "
-             f"translating its {'B' if translates == 'b2a' else 'A'} half, the other half is the ground truth")
+        what = (f"the {inputs_root.name} split of an aligned dataset: each image is an A|B pair" if inputs_root.is_dir()
+                else f"an A|B pair of the {inputs_root.parent.name} split of an aligned dataset")
+        info(f"note: {inputs_root} is {what}; translating its {'B' if translates == 'b2a' else 'A'} half, "
+             "the other half is the ground truth")
     jobs = _usable(jobs, args.size, MAX_IMAGE_PIXELS, args.skip_bad_images, halves)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
