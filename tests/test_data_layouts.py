@@ -266,6 +266,23 @@ def test_metadata_that_covers_only_some_images_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "content, message",
     [
+        # Excel's "CSV" in many locales: every row seemed to lack its file_name, the header went unmentioned.
+        ("file_name;label\ntrain/000.png;1\ntrain/001.png;0\n", r"no file_name column .*commas, not ';'"),
+        ("file_name\tlabel\ntrain/000.png\t1\n", r"no file_name column .*commas, not '\\t'"),
+        ("filename,label\ntrain/000.png,1\n", r"no file_name column \(found 'filename,label'\); name the columns"),
+    ],
+)
+def test_a_csv_without_a_file_name_column_names_its_header(tmp_path, content, message):
+    make_aligned(tmp_path, {"train": 2})
+    (tmp_path / "metadata.csv").write_text(content)
+    with pytest.raises(UsageError, match=message) as error:
+        load_conditions(tmp_path)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
         ('{"file_name": "train/000.png", "label": 1}\n{"file_name": "train/001.png", "label": "cat"}\n',
          "mix integers and names"),
         ('{"label": 1}\n', "has no file_name"),

@@ -252,6 +252,14 @@ def _read_records(path: Path) -> list[tuple[str, dict]]:
             records.append((where, record))
     else:
         reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = [name.strip() for name in reader.fieldnames or []]
+        if header and "file_name" not in header:
+            # Excel in many locales saves "CSV" with semicolons; every row then seemed to lack its file_name.
+            other = next((sep for sep in (";", "\t", "|") if any(sep in name for name in header)), None)
+            found = ",".join(header)[:80]
+            raise UsageError(f"{path} line 1 has no file_name column (found {found!r})"
+                             + (f"; separate the columns with commas, not {other!r}" if other
+                                else "; name the columns file_name, label and/or text"))
         for number, row in enumerate(reader, start=2):
             record = {k.strip(): v for k, v in row.items() if k is not None}
             # CSV cells are text: a label column of whole numbers is taken as integer labels.
