@@ -318,3 +318,28 @@ def test_a_description_edited_to_a_huge_width_is_refused_before_anything_is_allo
     save_file(load_file(str(source)), str(edited), metadata=metadata)
     with pytest.raises(UsageError, match="weights do not fit the described architecture .*the description asks for"):
         load_generator(edited)
+
+
+@pytest.mark.parametrize("from_state", [False, True])
+def test_an_onnx_export_refused_for_a_gru_caption_encoder_writes_nothing(tmp_path, capsys, from_state):
+    # G.safetensors was written before the refusal, and then stood in the way of the export without
+    # --onnx that the error advises ("already exists; ... --force").
+    from _data_helpers import make_aligned
+    from _app_helpers import TINY_RUN_FLAGS
+    from translate.cli.train import main as train_main
+
+    data = make_aligned(tmp_path / "data", {"train": 2}, size=(32, 32))
+    (data / "metadata.jsonl").write_text("".join(
+        json.dumps({"file_name": f"train/{i:03d}.png", "text": f"a scene at {t}"}) + "\n"
+        for i, t in enumerate(("dawn", "dusk"))))
+    assert train_main(["pix2pix", "--data", str(data), "--name", "gru", "--checkpoints", str(tmp_path / "runs"),
+                       "--condition", "text", "--text-encoder", "gru", *TINY_RUN_FLAGS]) == 0
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert export_main([str(tmp_path / "runs" / "gru"), "--out", str(out), "--onnx"]
+                       + (["--from-state"] if from_state else [])) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "GRU caption encoders" in err
+    assert not out.exists() or not any(out.iterdir())
+    assert export_main([str(tmp_path / "runs" / "gru"), "--out", str(out)]) == 0
+    assert load_generator(out / "G.safetensors").condition.kind == "text"

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from translate.errors import UsageError
-from translate.io.generator_file import TranslationGenerator, read_metadata, save_generator
+from translate.io.generator_file import TranslationGenerator, load_generator, read_metadata, save_generator
 
 STATE_FILE = "state.pt"
 
@@ -211,6 +211,15 @@ def _state_step(run_dir: Path) -> int | None:
         return None
 
 
+def _check_onnx_exportable(generators) -> None:
+    """A generator ONNX cannot take (a GRU caption encoder) is refused before any file is written: the
+    safetensors files written first stood in the way of the export without --onnx that the error advises."""
+    from translate.io.onnx_export import check_exportable
+
+    for generator in generators:
+        check_exportable(generator)
+
+
 def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, onnx: bool = False,
                from_state: bool = False, force: bool = False,
                log: Callable[[str], None] | None = None) -> list[ExportedGenerator]:
@@ -243,6 +252,8 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, onnx: 
                    if not (target.exists() and target.resolve() == existing[role].resolve())]
         refuse_to_replace([targets[role] for role in to_copy]
                           + ([out_dir / f"{role}.onnx" for role in existing] if onnx else []), force)
+        if onnx:
+            _check_onnx_exportable(load_generator(path) for path in existing.values())
         for role, path in existing.items():
             if role in to_copy:
                 _atomic_copy(path, targets[role])
@@ -258,11 +269,12 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, onnx: 
         generators = generators_from_state(run_dir)
         refuse_to_replace([out_dir / f"{role}.{ext}" for role in generators
                            for ext in (("safetensors", "onnx") if onnx else ("safetensors",))], force)
+        if onnx:
+            _check_onnx_exportable(generators.values())
         for role, generator in generators.items():
             path = save_generator(out_dir / f"{role}.safetensors", generator)
             results.append(ExportedGenerator(role, path, "from state.pt", generator.card.get("steps")))
     if onnx:
-        from translate.io.generator_file import load_generator
         from translate.io.onnx_export import export_onnx
 
         for item in results:

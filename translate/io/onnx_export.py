@@ -97,6 +97,12 @@ def _graph_for(model) -> tuple[nn.Module, list[str]]:
     return _ImageToImage(model).eval(), ["image"]
 
 
+def check_exportable(model) -> None:
+    """UsageError when `model` (a TranslationGenerator) cannot be exported to ONNX: called before an
+    export writes any file, so that a refused --onnx leaves nothing behind."""
+    _graph_for(model)
+
+
 def check_sizes(multiple: int) -> list[tuple[int, int, int]]:
     """Two different (batch, height, width) to compare at: a square and a wider, non-square one."""
     base = max(multiple, (64 + multiple - 1) // multiple * multiple)
