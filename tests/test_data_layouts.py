@@ -256,6 +256,13 @@ def test_metadata_for_unaligned_and_folder_layouts(tmp_path):
     assert [open_dataset(tmp_path / "f", "train")[i]["label"] for i in range(2)] == [1, 0]
 
 
+def test_an_image_named_twice_with_the_same_condition_is_fine(tmp_path):
+    make_aligned(tmp_path, {"train": 2})
+    (tmp_path / "metadata.jsonl").write_text('{"file_name": "train/000.png", "label": 1}\n' * 2
+                                             + '{"file_name": "train/001.png", "label": 0}\n')
+    assert [open_dataset(tmp_path, "train")[i]["label"] for i in range(2)] == [1, 0]
+
+
 def test_metadata_that_covers_only_some_images_is_refused(tmp_path):
     make_aligned(tmp_path, {"train": 3})
     (tmp_path / "metadata.jsonl").write_text('{"file_name": "train/000.png", "label": 0}\n')
@@ -289,6 +296,12 @@ def test_a_csv_without_a_file_name_column_names_its_header(tmp_path, content, me
         ("not json\n", "line 1 is not valid JSON"),
         ('{"file_name": "../secret.png", "label": 1}\n', "leaves the dataset folder"),
         ('{"file_name": "train/000.png", "label": -1}\n', "negative"),
+        # The same image twice with other conditions: the last one silently won.
+        ('{"file_name": "train/000.png", "label": 1}\n{"file_name": "train/001.png", "label": 0}\n'
+         '{"file_name": "train/000.png", "label": 0}\n',
+         r"line 3 gives train/000.png another condition than .*line 1 \(label 0 against label 1\)"),
+        ('{"file_name": "train/000.png", "text": "a"}\n{"file_name": "./train/000.png", "text": "b"}\n',
+         r"line 2 gives train/000.png another condition .*text 'b' against text 'a'"),
     ],
 )
 def test_bad_metadata_is_a_one_line_usage_error(tmp_path, content, message):

@@ -273,6 +273,11 @@ def _read_records(path: Path) -> list[tuple[str, dict]]:
     return records
 
 
+def _condition_text(label, text) -> str:
+    parts = ([] if label is None else [f"label {label!r}"]) + ([] if text is None else [f"text {text[:40]!r}"])
+    return ", ".join(parts) or "none"
+
+
 def load_conditions(root: str | os.PathLike) -> Conditions | None:
     """Read DIR/metadata.{jsonl,csv} and DIR/*/metadata.{jsonl,csv}; None when there are none."""
     root = Path(root)
@@ -298,6 +303,12 @@ def load_conditions(root: str | os.PathLike) -> Conditions | None:
                 raise UsageError(f"{where}: label {label} is negative; labels are indices from 0 or names")
             if text is not None and not isinstance(text, str):
                 raise UsageError(f"{where}: text must be a string, got {text!r}")
+            earlier = raw.get(name)
+            if earlier is not None and earlier[:2] != (label, text):
+                # Two metadata files concatenated, or a row edited twice: which one counts is no guess to make.
+                raise UsageError(f"{where} gives {name} another condition than {earlier[2]} "
+                                 f"({_condition_text(label, text)} against {_condition_text(*earlier[:2])}); "
+                                 "keep one record per image")
             raw[name] = (label, text, where)
 
     labels = [label for label, _, _ in raw.values() if label is not None]
