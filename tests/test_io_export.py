@@ -343,3 +343,15 @@ def test_an_onnx_export_refused_for_a_gru_caption_encoder_writes_nothing(tmp_pat
     assert not out.exists() or not any(out.iterdir())
     assert export_main([str(tmp_path / "runs" / "gru"), "--out", str(out)]) == 0
     assert load_generator(out / "G.safetensors").condition.kind == "text"
+
+
+@pytest.mark.parametrize("name", ["mymodel.safetensors", "G.onnx"])
+def test_an_export_out_that_names_a_model_file_is_refused(run_dir, tmp_path, capsys, name):
+    # It became a folder of that name holding G.safetensors.
+    assert export_main([str(run_dir), "--out", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "looks like a model file" in err and f"--out {tmp_path / name.split('.')[0]}" in err
+    assert not (tmp_path / name).exists()
+    (tmp_path / name).mkdir()  # a folder of that name the user made: taken as the folder it is
+    assert export_main([str(run_dir), "--out", str(tmp_path / name)]) == 0
+    assert (tmp_path / name / "G.safetensors").is_file()

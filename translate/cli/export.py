@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from translate.cli.common import OneLineParser, cli_entry, info
 from translate.errors import UsageError
 
 PROG = "translate-export"
+MODEL_FILE_SUFFIXES = (".safetensors", ".onnx", ".pth", ".pt")
 REFERENCE_NETS = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
 
 
@@ -69,6 +71,11 @@ def _export(args) -> dict:
         raise UsageError("pass a run folder (translate-export checkpoints/RUN --out DIR) or --from-reference FILE.pth")
     if args.netG or args.norm or args.source or args.target:
         raise UsageError("--netG, --norm, --source and --target belong to --from-reference")
+    out = Path(args.out)
+    if out.suffix.lower() in MODEL_FILE_SUFFIXES and not out.is_dir():
+        # It became a folder of that name that holds G.safetensors, where a file was expected.
+        raise UsageError(f"--out {out} looks like a model file; a run exports into a folder (ROLE.safetensors in "
+                         f"it: G, or G_A and G_B): pass e.g. --out {out.with_suffix('')}")
     results = export_run(args.run_dir, args.out, onnx=args.onnx, from_state=args.from_state, force=args.force,
                          log=info)
     for item in results:
