@@ -256,6 +256,30 @@ def test_metadata_for_unaligned_and_folder_layouts(tmp_path):
     assert [open_dataset(tmp_path / "f", "train")[i]["label"] for i in range(2)] == [1, 0]
 
 
+@pytest.mark.parametrize("name, content", [
+    ("metadata.jsonl", '{"file_name": "train/000.png", "label": "cat", "text": "a"}\n'
+                       '{"file_name": "train/001.png", "label": " ", "text": "b"}\n'),
+    ("metadata.jsonl", '{"file_name": "train/000.png", "label": "cat", "text": "a"}\n'
+                       '{"file_name": "train/001.png", "label": "dog", "text": "   "}\n'),
+    ("metadata.csv", "file_name,label,text\ntrain/000.png,cat,a\ntrain/001.png,dog,  \n"),
+])
+def test_a_blank_label_or_caption_for_some_images_is_refused_in_either_format(tmp_path, name, content):
+    # In JSONL a label "" became a label named "" and a caption of spaces a caption; in a CSV a caption of
+    # spaces did: the every-image-or-none check let them through.
+    make_aligned(tmp_path, {"train": 2})
+    (tmp_path / name).write_text(content)
+    with pytest.raises(UsageError, match=r"for 1 of 2 train images, not for train/001.png \(a blank or null"):
+        open_dataset(tmp_path, "train")
+
+
+def test_label_names_lose_their_surrounding_spaces_in_jsonl_as_in_csv(tmp_path):
+    make_aligned(tmp_path, {"train": 2})
+    (tmp_path / "metadata.jsonl").write_text('{"file_name": "train/000.png", "label": "dusk "}\n'
+                                             '{"file_name": "train/001.png", "label": "dusk"}\n')
+    dataset = open_dataset(tmp_path, "train")
+    assert dataset.label_names == ("dusk",) and [dataset[i]["label"] for i in range(2)] == [0, 0]
+
+
 def test_an_image_named_twice_with_the_same_condition_is_fine(tmp_path):
     make_aligned(tmp_path, {"train": 2})
     (tmp_path / "metadata.jsonl").write_text('{"file_name": "train/000.png", "label": 1}\n' * 2

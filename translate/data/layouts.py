@@ -303,6 +303,12 @@ def load_conditions(root: str | os.PathLike) -> Conditions | None:
                 raise UsageError(f"{where}: label {label} is negative; labels are indices from 0 or names")
             if text is not None and not isinstance(text, str):
                 raise UsageError(f"{where}: text must be a string, got {text!r}")
+            # Blank is no condition, as a blank CSV cell (a label named "" or a caption of spaces
+            # passed the every-image-or-none check); a name's surrounding spaces are no part of it.
+            if isinstance(label, str):
+                label = label.strip() or None
+            if text is not None and not text.strip():
+                text = None
             earlier = raw.get(name)
             if earlier is not None and earlier[:2] != (label, text):
                 # Two metadata files concatenated, or a row edited twice: which one counts is no guess to make.
