@@ -100,3 +100,22 @@ def test_an_output_that_is_not_finite_is_not_written(tmp_path):
     with pytest.raises(OnnxMismatchError, match="output holds NaN or inf"):
         export_onnx(model, tmp_path / "nan.onnx", sizes=[(1, 32, 32)])
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("beside", [True, False])
+def test_an_onnx_file_given_as_the_model_names_the_safetensors_file_to_pass(tmp_path, capsys, beside):
+    # It was "not a safetensors file (Error while deserializing header: header too large); export one with
+    # translate-export", which is what had written it.
+    from translate.cli.infer import main as infer_main
+    from PIL import Image
+
+    model = load_generator(tiny_generator_file(tmp_path / "G.safetensors"))
+    export_onnx(model, tmp_path / "G.onnx")
+    if not beside:
+        (tmp_path / "G.safetensors").unlink()
+    Image.new("RGB", (8, 8)).save(tmp_path / "in.png")
+    assert infer_main(["--model", str(tmp_path / "G.onnx"), "--input", str(tmp_path / "in.png"),
+                       "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is an ONNX file" in err
+    assert (str(tmp_path / "G.safetensors") in err) == beside

@@ -179,6 +179,11 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}
     except Exception as e:  # safetensors raises its own error types for bad headers
+        if path.suffix.lower() == ".onnx":  # translate-export --onnx writes it beside the safetensors file
+            beside = path.with_suffix(".safetensors")
+            raise UsageError(f"{path} is an ONNX file, which is for onnxruntime; pass "
+                             + (f"{beside}, the same model," if beside.is_file() else "the .safetensors file exported with it")
+                             + " instead") from None
         raise UsageError(f"{path} is not a safetensors file ({e}); export one with translate-export") from None
     if raw.get("translate.format") != FORMAT:
         raise UsageError(
