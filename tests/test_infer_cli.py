@@ -123,3 +123,21 @@ def test_a_split_of_side_by_side_pairs_translates_one_half_beside_the_other_as_t
     assert "truth_000.png" in page
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "images" / "truth_000.png")), other)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "images" / "input_000.png")), given)
+
+
+@pytest.mark.parametrize("caption", ["🌙", "...", " - "])
+def test_a_caption_without_words_is_refused_as_a_blank_one_is(tmp_path, capsys, caption):
+    # A blank --condition is refused; one of emoji or punctuation went through as one unknown word, unsaid.
+    from translate.io.generator_file import ConditionSpec
+    from translate.nets.conditions import Vocabulary
+
+    vocabulary = Vocabulary.build(["a snowy village at night", "a green valley at noon"])
+    spec = ConditionSpec("text", vocabulary=vocabulary.to_list(), encoder={"vocab_size": len(vocabulary), "kind": "mean"})
+    model = tiny_generator_file(tmp_path / "t.safetensors", condition=spec)
+    Image.new("RGB", (8, 8)).save(tmp_path / "in.png")
+    assert infer_main(["--model", str(model), "--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "out"),
+                       "--condition", caption]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "has no words" in err and not (tmp_path / "out").exists()
+    assert infer_main(["--model", str(model), "--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "out"),
+                       "--condition", f"a snowy night {caption}"]) == 0

@@ -74,6 +74,7 @@ def main(argv=None) -> int:
                                  refuse_overwriting, relative_src, resolve_tile, side_by_side_split, translate_image,
                                  write_index)
     from translate.io.generator_file import load_generator, pick_generator
+    from translate.nets.conditions import tokenize
     from translate.train.precision import resolve_device, resolve_precision
 
     if args.size is not None and args.size <= 0:
@@ -104,6 +105,10 @@ def main(argv=None) -> int:
     if generator.conditioned and (args.condition is None or not args.condition.strip()):
         raise UsageError(f"{path.name} is conditioned; pass --condition ({generator.condition_hint()})")
     if generator.conditioned:
+        if generator.vocabulary is not None and not tokenize(args.condition):
+            # As blank as an empty caption, which is refused: the model would get one unknown word, unsaid.
+            raise UsageError(f"--condition {args.condition!r} has no words (letters or digits) for {path.name} to "
+                             "read; pass a caption in words")
         with torch.no_grad():
             generator.encode_condition(args.condition, 1, device)  # an unknown label: refused before writing
     elif args.condition is not None:
