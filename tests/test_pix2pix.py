@@ -430,3 +430,30 @@ def test_the_data_pipelines_notes_reach_the_user(tmp_path, capsys):
     assert train_cli("--data", data, "--checkpoints", tmp_path / "ck", "--name", "r", "--max-steps", 1, *SMALL) == 0
     err = capsys.readouterr().err
     assert "translate-train: note: B images that differ in size from their A (e.g. 40x48 vs 32x32) are resized" in err
+
+
+def test_a_label_without_training_images_is_noted_when_the_model_is_built(tmp_path, caplog):
+    # Labels only the test images have: the model took them as names it knows, and translating with one
+    # gave an untrained result without a word.
+    import logging
+
+    from tests._data_helpers import make_aligned
+    from translate.data import TransformConfig, open_dataset
+    from translate.models.pix2pix import condition_spec_for
+
+    make_aligned(tmp_path, {"train": 2, "test": 1})
+    with open(tmp_path / "metadata.jsonl", "w") as handle:
+        for name, label in (("train/000.png", "dawn"), ("train/001.png", "dusk"), ("test/000.png", "night")):
+            handle.write(json.dumps({"file_name": name, "label": label}) + "\n")
+    dataset = open_dataset(tmp_path, "train", transform=TransformConfig(size=32))
+    with caplog.at_level(logging.INFO, logger="translate"):
+        spec = condition_spec_for(tiny_config(), dataset)
+    assert spec.label_names == ["dawn", "dusk", "night"]
+    assert "label night (named in the metadata) has no training image" in caplog.text
+    caplog.clear()
+    (tmp_path / "metadata.jsonl").write_text("".join(
+        json.dumps({"file_name": n, "label": l}) + "\n"
+        for n, l in (("train/000.png", "dawn"), ("train/001.png", "dusk"), ("test/000.png", "dusk"))))
+    with caplog.at_level(logging.INFO, logger="translate"):
+        condition_spec_for(tiny_config(), open_dataset(tmp_path, "train", transform=TransformConfig(size=32)))
+    assert "no training image" not in caplog.text

@@ -19,6 +19,7 @@ As in the reference implementation, D's loss is halved (D then learns a little s
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -29,6 +30,8 @@ from translate.io.generator_file import ConditionSpec, TranslationGenerator, bui
 from translate.models.base import StepContext, TranslationModel, critic_norm
 from translate.nets.factory import create_discriminator, create_generator
 from translate.train.config import TrainConfig, option
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -90,6 +93,15 @@ def condition_spec_for(cfg: Pix2PixConfig, dataset) -> ConditionSpec:
         # Integer labels (used as given) have no names: their names are the numbers, 0 .. num_labels - 1.
         names = ([str(n) for n in dataset.label_names] if dataset.label_names
                  else [str(i) for i in range(dataset.num_labels)])
+        # The label vocabulary spans every split: a label only the test images have gets an embedding
+        # that training never moves, and the model knows it by name all the same.
+        trained = {e.condition.label for e in dataset.entries}
+        untrained = [name for i, name in enumerate(names) if i not in trained]
+        if untrained:
+            shown = ", ".join(untrained[:5]) + (f" and {len(untrained) - 5} more" if len(untrained) > 5 else "")
+            logger.info(f"label{'s' if len(untrained) > 1 else ''} {shown} (named in the metadata) "
+                        f"{'have' if len(untrained) > 1 else 'has'} no training image: the model learns nothing "
+                        "for it, and translating with it gives an untrained result")
         return ConditionSpec("label", label_names=names, encoder={"num_labels": len(names), "dim": cfg.condition_dim})
     if kind == "text":
         if not has_texts:
