@@ -457,3 +457,18 @@ def test_a_label_without_training_images_is_noted_when_the_model_is_built(tmp_pa
     with caplog.at_level(logging.INFO, logger="translate"):
         condition_spec_for(tiny_config(), open_dataset(tmp_path, "train", transform=TransformConfig(size=32)))
     assert "no training image" not in caplog.text
+
+
+def test_labels_for_other_splits_only_are_noted_when_training_goes_unconditioned(tmp_path, caplog):
+    import logging
+
+    from tests._data_helpers import make_aligned
+    from translate.data import TransformConfig, open_dataset
+    from translate.models.pix2pix import condition_spec_for
+
+    make_aligned(tmp_path, {"train": 2, "test": 2})
+    (tmp_path / "metadata.jsonl").write_text("".join(
+        json.dumps({"file_name": f"test/{i:03d}.png", "label": label}) + "\n" for i, label in enumerate("ab")))
+    with caplog.at_level(logging.INFO, logger="translate"):
+        spec = condition_spec_for(tiny_config(), open_dataset(tmp_path, "train", transform=TransformConfig(size=32)))
+    assert spec.kind == "none" and "none to the training images: the model is trained without conditions" in caplog.text
