@@ -370,7 +370,14 @@ def test_wrong_labels_are_drawn_among_the_labels_the_training_images_have(tmp_pa
 
 @pytest.mark.parametrize("rows, needle", [
     ([{"file_name": "000.png", "label": "a"}, {"file_name": "001.png", "label": "b"}],
-     "names '000.png', which is no image's path; names are relative to the dataset folder, e.g. 'train/000.png'"),
+     "names '000.png', which is no image's path; names are relative to the dataset folder and match case and "
+     "extension, e.g. 'train/000.png'"),
+    # Written where case does not matter, or before the images became JPEGs: trained unconditioned, unsaid.
+    ([{"file_name": "train/000.PNG", "label": "a"}, {"file_name": "train/001.PNG", "label": "b"}],
+     "names 'train/000.PNG', which is no image's path; names are relative to the dataset folder and match case and "
+     "extension, e.g. 'train/000.png'"),
+    ([{"file_name": "Train/000.jpg", "label": "a"}, {"file_name": "Train/001.jpg", "label": "b"}],
+     "names 'Train/000.jpg', which is no image's path"),
     ([{"file_name": "train/000.png", "label": "a"}, {"file_name": "train/001.png", "label": None}],
      "gives a label for 1 of 2 train images, not for train/001.png (a blank or null label)"),
 ])
@@ -471,4 +478,4 @@ def test_labels_for_other_splits_only_are_noted_when_training_goes_unconditioned
         json.dumps({"file_name": f"test/{i:03d}.png", "label": label}) + "\n" for i, label in enumerate("ab")))
     with caplog.at_level(logging.INFO, logger="translate"):
         spec = condition_spec_for(tiny_config(), open_dataset(tmp_path, "train", transform=TransformConfig(size=32)))
-    assert spec.kind == "none" and "none to the training images: the model is trained without conditions" in caplog.text
+    assert spec.kind == "none" and "labels none of the training images (only other files): the model is trained without conditions" in caplog.text

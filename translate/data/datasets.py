@@ -290,15 +290,22 @@ def _attach_conditions(
             missing.append(candidates[0])
         attached.append(Entry(entry.a, entry.b, entry.b_truth, found))
     if len(missing) == len(entries):
-        # The metadata says nothing about this split, unless its names miss the folders: a record for
-        # 00000.png where the image is train/00000.png would otherwise leave the model unconditioned
-        # without a word.
-        by_name = {posixpath.basename(key): key for key in conditions.by_file}
-        near = next(((by_name[posixpath.basename(m)], m) for m in missing if posixpath.basename(m) in by_name), None)
+        # The metadata says nothing about this split, unless its names miss the images narrowly: a record
+        # for 00000.png where the image is train/00000.png, or for train/00000.PNG or train/00000.jpg (names
+        # written on a system that ignores case, images converted since) would otherwise leave the model
+        # unconditioned without a word.
+        def loose(name: str) -> str:
+            return posixpath.splitext(name)[0].casefold()
+
+        by_path = {loose(key): key for key in conditions.by_file}
+        by_name = {loose(posixpath.basename(key)): key for key in conditions.by_file}
+        near = next(((by_path.get(loose(m)) or by_name[loose(posixpath.basename(m))], m) for m in missing
+                     if loose(m) in by_path or loose(posixpath.basename(m)) in by_name), None)
         if near is not None and not (root / near[0]).is_file():
             raise UsageError(
                 f"the metadata ({metadata}) names {near[0]!r}, which is "
-                f"no image's path; names are relative to the dataset folder, e.g. {near[1]!r}")
+                f"no image's path; names are relative to the dataset folder and match case and extension, "
+                f"e.g. {near[1]!r}")
         return entries
     if missing:
         raise UsageError(

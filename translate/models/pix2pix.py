@@ -86,8 +86,8 @@ def condition_spec_for(cfg: Pix2PixConfig, dataset) -> ConditionSpec:
     if kind == "auto":
         kind = "label" if has_labels else "text" if has_texts else "none"
         if kind == "none" and getattr(dataset, "num_labels", 0):
-            logger.info("the metadata gives labels to images of other splits only, none to the training images: "
-                        "the model is trained without conditions")
+            logger.info("the metadata labels none of the training images (only other files): the model is trained "
+                        "without conditions")
     if kind == "label":
         if not has_labels:
             raise UsageError("--condition label needs a 'label' for every training image in the dataset's metadata.jsonl/.csv "
