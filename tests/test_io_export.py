@@ -355,3 +355,11 @@ def test_an_export_out_that_names_a_model_file_is_refused(run_dir, tmp_path, cap
     (tmp_path / name).mkdir()  # a folder of that name the user made: taken as the folder it is
     assert export_main([str(run_dir), "--out", str(tmp_path / name)]) == 0
     assert (tmp_path / name / "G.safetensors").is_file()
+
+
+def test_load_generator_given_a_folder_names_its_generator_files(run_dir, tmp_path):
+    # It said "RUN not found; pass an exported .safetensors file or a run folder" of a run folder.
+    with pytest.raises(UsageError, match=r"is a folder; pass one of its generator files: G\.safetensors"):
+        load_generator(run_dir)
+    with pytest.raises(UsageError, match=r"is a folder without exported generators"):
+        load_generator(tmp_path)

@@ -173,6 +173,11 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     from safetensors import safe_open
 
     path = Path(path)
+    if path.is_dir():  # (the command-line tools take a run folder; this reads one file)
+        inside = sorted(p.name for p in path.glob("*.safetensors"))
+        raise UsageError(f"{path} is a folder; pass one of its generator files: {', '.join(inside)} (pick_generator "
+                         "chooses one for a direction)" if inside else
+                         f"{path} is a folder without exported generators; pass an exported .safetensors file")
     if not path.is_file():
         raise UsageError(f"{path} not found; pass an exported .safetensors file or a run folder")
     try:
