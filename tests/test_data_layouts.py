@@ -334,3 +334,23 @@ def test_bad_metadata_is_a_one_line_usage_error(tmp_path, content, message):
     with pytest.raises(UsageError, match=message) as error:
         load_conditions(tmp_path)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("direction", ["a2b", "b2a"])
+def test_a_pair_whose_a_and_b_files_have_different_conditions_is_refused(tmp_path, direction):
+    from PIL import Image
+
+    # The A file's label was read in a2b and the B file's in b2a.
+    for side in "AB":
+        (tmp_path / "train" / side).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (8, 8)).save(tmp_path / "train" / side / f"{i}.png")
+    (tmp_path / "metadata.jsonl").write_text(
+        '{"file_name": "train/A/0.png", "label": "day"}\n{"file_name": "train/B/0.png", "label": "night"}\n'
+        '{"file_name": "train/A/1.png", "label": "day"}\n{"file_name": "train/B/1.png", "label": "day"}\n')
+    with pytest.raises(UsageError, match=r"gives train/[AB]/0.png and train/[AB]/0.png of one pair different conditions"):
+        open_dataset(tmp_path, "train", direction=direction)
+    (tmp_path / "metadata.jsonl").write_text(  # the same condition on both files of a pair is fine
+        '{"file_name": "train/A/0.png", "label": "day"}\n{"file_name": "train/B/0.png", "label": "day"}\n'
+        '{"file_name": "train/A/1.png", "label": "night"}\n')
+    assert [open_dataset(tmp_path, "train", direction=direction)[i]["label"] for i in range(2)] == [0, 1]

@@ -286,6 +286,11 @@ def _attach_conditions(
         if entry.b is not None:
             candidates.append(_relative(root, Path(entry.b.path)))
         found = conditions.lookup(candidates + extra)
+        named = [key for key in dict.fromkeys(candidates + extra) if key in conditions.by_file]
+        if len({conditions.by_file[key] for key in named}) > 1:
+            # The A file's record was read in a2b and the B file's in b2a: one pair, two meanings.
+            raise UsageError(f"the metadata ({metadata}) gives {named[0]} and {named[1]} of one pair different "
+                             "conditions; give each pair one record")
         if found is None:
             missing.append(candidates[0])
         attached.append(Entry(entry.a, entry.b, entry.b_truth, found))
