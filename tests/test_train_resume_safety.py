@@ -378,6 +378,22 @@ def test_a_resume_whose_dataset_now_names_its_labels_otherwise_is_refused(tmp_pa
     assert files(run) == before
 
 
+def test_a_resume_with_another_condition_flag_names_the_flag_not_the_metadata(tmp_path, capsys):
+    # It said the dataset's metadata had changed and to "put the metadata back as it was", which it was.
+    from _app_helpers import train_tiny_run
+
+    run = train_tiny_run(tmp_path, labels=["day", "night"], name="labelled")
+    metadata = tmp_path / "data_labelled" / "metadata.jsonl"
+    metadata.write_text(metadata.read_text().replace("}\n", ', "text": "a scene"}\n'))  # captions beside the labels
+    before = files(run)
+    capsys.readouterr()
+    assert cli("pix2pix", "--checkpoints", run.parent, "--name", "labelled", "--resume", "--max-steps", 3,
+               "--condition", "text") == 2
+    err = one_line_error(capsys)
+    assert "with --condition text: it was trained with --condition label (conditioned on labels)" in err
+    assert "metadata" not in err and files(run) == before
+
+
 def test_a_run_made_under_an_earlier_preset_resumes_as_it_was_and_says_so(monkeypatch, capsys, tmp_path):
     import translate.cli.train as train_cli_module
     from translate.models import model_spec

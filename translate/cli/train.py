@@ -405,8 +405,15 @@ def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train
         recorded = json.loads((run_dir / "run.json").read_text()).get("condition")
     except (OSError, ValueError, AttributeError):
         recorded = None
-    check_same_conditions(model, recorded, run_dir)
     saved = state.get("config") if isinstance(state.get("config"), dict) else {}
+    now = model.condition_record()
+    if (recorded is not None and now is not None and now.get("kind") != recorded.get("kind")
+            and saved.get("condition") not in (None, cfg.condition)):
+        # The flag changed, not the metadata: "put the metadata back" was the wrong advice.
+        raise UsageError(f"cannot resume {run_dir} with --condition {cfg.condition}: it was trained with --condition "
+                         f"{saved['condition']} (conditioned on {recorded.get('kind')}s); resume without --condition, "
+                         "or start a new run with another --name")
+    check_same_conditions(model, recorded, run_dir)
     if saved.get("direction") not in (None, cfg.direction):  # the weights fit, and would learn the reverse
         raise UsageError(f"cannot resume {run_dir} with --direction {cfg.direction}: it was trained "
                          f"{saved['direction']}; resume without --direction, or start a new run with another --name")
