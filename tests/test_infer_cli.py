@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -123,6 +125,33 @@ def test_a_split_of_side_by_side_pairs_translates_one_half_beside_the_other_as_t
     assert "truth_000.png" in page
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "images" / "truth_000.png")), other)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "images" / "input_000.png")), given)
+
+
+@pytest.mark.parametrize("style", ["split_first", "domain_first"])
+@pytest.mark.parametrize("side", ["A", "B"])
+def test_one_side_of_a_paired_folder_shows_the_other_side_as_truth(tmp_path, capsys, style, side):
+    # test/A of the train/A + train/B layout (or A/test, the reference's form) had no truth on the page.
+    from tests._data_helpers import make_aligned_folders
+
+    data = make_aligned_folders(tmp_path / "pairs", {"train": 1, "test": 2}, style=style)
+    other = "B" if side == "A" else "A"
+    given = data / "test" / side if style == "split_first" else data / side / "test"
+    truth_dir = data / "test" / other if style == "split_first" else data / other / "test"
+    model = tiny_generator_file(tmp_path / "g.safetensors", ngf=4, card={"translates": "a2b" if side == "A" else "b2a"})
+    for name in ("000.png", "001.png") if side == "A" else ("000.BMP",):
+        shutil.rmtree(tmp_path / "out", ignore_errors=True)
+        source = given if name == "001.png" else given / name  # the folder, or one file of it
+        assert infer_main(["--model", str(model), "--input", str(source), "--output", str(tmp_path / "out")]) == 0
+        page = (tmp_path / "out" / "index.html").read_text()
+        truth = next(truth_dir.glob(name.split(".")[0] + ".*"))
+        shown = tmp_path / "out" / "images" / f"truth_{name.split('.')[0]}{truth.suffix}"
+        assert shown.name in page and shown.read_bytes() == truth.read_bytes()
+    # A folder named A beside a B in no dataset layout: no truth is guessed.
+    lone = tmp_path / "lone" / "A"
+    write(lone / "x.png", 16, 16, 0)
+    write(tmp_path / "lone" / "B" / "x.png", 16, 16, 1)
+    assert infer_main(["--model", str(model), "--input", str(lone), "--output", str(tmp_path / "lone_out")]) == 0
+    assert "truth_" not in (tmp_path / "lone_out" / "index.html").read_text()
 
 
 @pytest.mark.parametrize("caption", ["🌙", "...", " - "])

@@ -455,11 +455,42 @@ def record_writes(writes: list[Path], out_dir: Path) -> None:
 
 
 def truth_for(input_file: Path, input_root: Path) -> Path | None:
-    """The ground truth of an input, where a dataset provides one: `testA/x.png` -> `testA_truth/x.png`."""
+    """The ground truth of an input, where a dataset provides one: `testA/x.png` -> `testA_truth/x.png`
+    (a synthetic unpaired set's), or the other side of a paired folder: `test/A/x.png` -> `test/B/x.*`
+    (and `A/test` -> `B/test`) in the aligned_folders layout."""
     folder = input_root if input_root.is_dir() else input_file.parent
     truth_dir = folder.parent / (folder.name + "_truth")
     candidate = truth_dir / input_file.relative_to(folder)
-    return candidate if candidate.is_file() else None
+    if candidate.is_file():
+        return candidate
+    return _other_side(input_file, folder)
+
+
+def _other_side(input_file: Path, folder: Path) -> Path | None:
+    """The file of `input_file`'s pair on the other side of an aligned_folders dataset (matched by name
+    without the extension, as training pairs them); None where `folder` is not one side of a split."""
+    from translate.data.images import is_image_file
+    from translate.data.layouts import SPLITS, detect_layout
+
+    other = {"A": "B", "B": "A"}
+    if folder.name in other and folder.parent.name in SPLITS:  # DIR/test/A
+        side = folder.parent / other[folder.name]
+    elif folder.parent.name in other and folder.name in SPLITS:  # DIR/A/test (the reference's form)
+        side = folder.parent.parent / other[folder.parent.name] / folder.name
+    else:
+        return None
+    try:
+        if detect_layout(folder.parent.parent) != "aligned_folders":
+            return None
+    except UsageError:
+        return None
+    relative = input_file.relative_to(folder)
+    place = side / relative.parent
+    if not place.is_dir():
+        return None
+    stem = relative.with_suffix("").name
+    matches = [p for p in place.iterdir() if p.is_file() and is_image_file(p.name) and p.with_suffix("").name == stem]
+    return matches[0] if len(matches) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -486,6 +517,9 @@ def side_by_side_split(path: Path) -> bool:
     split = path if path.is_dir() else path.parent
     if not (path.exists() and split.name in SPLITS):
         return False
+    side = {"A": "B", "B": "A"}.get(split.parent.name)
+    if side is not None and (split.parent.parent / side / split.name).is_dir():
+        return False  # DIR/A/test of the reference's pre-combine form: one side of the pairs, not pairs
     try:
         return detect_layout(split.parent) == "aligned"
     except UsageError:

@@ -4,7 +4,8 @@
 MODEL is an exported .safetensors generator or a run folder (for two-way models --direction picks the
 generator). Writes one PNG per input, at the input's own size, and an index.html showing input,
 output and, where the dataset has one, the ground truth (a split folder of an aligned dataset, such as
-facades/test, holds A|B pairs: one half is translated, the other is the truth). Images above a pixel budget are translated
+facades/test, holds A|B pairs: one half is translated, the other is the truth; test/A of paired folders has
+its truth in test/B). Images above a pixel budget are translated
 in overlapping, blended tiles so that memory stays bounded (--tile auto, the default; see
 translate.infer and docs/app.md).
 
