@@ -247,6 +247,28 @@ def test_a_hand_edited_description_is_a_one_line_error(run_dir, tmp_path, key, v
         load_generator(edited)
 
 
+@pytest.mark.parametrize("names, problem", [(["dawn", "dawn"], "label_names names 'dawn' twice"),
+                                            (["dawn"], "label_names has 1 entries for an encoder of 2")])
+def test_label_names_that_do_not_index_the_embedding_one_to_one_are_refused(tmp_path, names, problem):
+    # A hand-edited file with a name twice (the second row unreachable) or fewer names than rows loaded.
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from _app_helpers import tiny_generator_file
+    from translate.io.generator_file import ConditionSpec
+
+    spec = ConditionSpec("label", label_names=["dawn", "dusk"], encoder={"num_labels": 2, "dim": 8})
+    source = tiny_generator_file(tmp_path / "labels.safetensors", condition=spec)
+    assert load_generator(source).condition.label_names == ["dawn", "dusk"]
+    with safe_open(str(source), framework="pt") as f:
+        metadata = dict(f.metadata())
+    metadata["condition"] = json.dumps({**json.loads(metadata["condition"]), "label_names": names})
+    edited = tmp_path / "edited.safetensors"
+    save_file(load_file(str(source)), str(edited), metadata=metadata)
+    with pytest.raises(UsageError, match=problem):
+        load_generator(edited)
+
+
 @pytest.mark.parametrize("in_channels, out_channels", [(1, 3), (4, 3), (3, 2)])
 def test_a_generator_that_does_not_take_rgb_images_is_refused_in_one_line(tmp_path, capsys, in_channels, out_channels):
     # A file with a 1-channel generator (the reference's --input_nc 1) loaded, then every translation

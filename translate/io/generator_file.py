@@ -242,6 +242,17 @@ def _condition_problem(condition: dict) -> str | None:
         value = condition.get(key)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             return f"the condition's {key} is not a list of words"
+    encoder = condition.get("encoder")
+    if encoder is not None and not isinstance(encoder, dict):
+        return "the condition's encoder is not an object"
+    # The names index the encoder's rows: a name twice, or a count other than the rows, translates with
+    # another condition than the one asked for (or fails inside the embedding).
+    for key, size_key in (("label_names", "num_labels"), ("vocabulary", "vocab_size")):
+        words, size = condition.get(key) or [], (encoder or {}).get(size_key)
+        if len(set(words)) != len(words):
+            return f"the condition's {key} names {next(w for w in words if words.count(w) > 1)!r} twice"
+        if words and size is not None and size != len(words):
+            return f"the condition's {key} has {len(words)} entries for an encoder of {size}"
     return None
 
 
