@@ -89,6 +89,13 @@ def test_info_counts_pairs_in_every_paired_layout(tmp_path, capsys, style):
     assert json.loads(capsys.readouterr().out)["counts"] == {"train": {"pairs": 4}, "val": {"pairs": 1}}
 
 
+def test_info_refuses_paired_folders_whose_files_do_not_pair_up_as_training_does(tmp_path, capsys):
+    data = make_aligned_folders(tmp_path / "folders", {"train": 3})
+    (data / "train" / "A" / "001.jpg").write_bytes((data / "train" / "A" / "001.png").read_bytes())
+    assert main(["info", str(data)]) == 2  # it said "train 4 A / 3 B", and training then refused the set
+    assert "has two images named 001 (001.jpg, 001.png)" in _one_error_line(capsys.readouterr().err)
+
+
 def test_bench_loads_the_samples_it_reports(tmp_path, capsys):
     make_unaligned(tmp_path / "set", {"trainA": 3, "trainB": 2})
     assert main(["bench", str(tmp_path / "set"), "--size", "32", "--n", "10", "--json"]) == 0

@@ -87,6 +87,7 @@ def _list(args: argparse.Namespace) -> int:
 def _split_counts(resolved) -> dict:
     """Image counts per split and domain, as found on disk."""
     from translate.data.images import list_images
+    from translate.data.layouts import aligned_folder_pairs
 
     path, counts = resolved.path, {}
     for split in resolved.splits:
@@ -96,6 +97,7 @@ def _split_counts(resolved) -> dict:
             base_a = path / split / "A" if (path / split / "A").is_dir() else path / "A" / split
             base_b = path / split / "B" if (path / split / "B").is_dir() else path / "B" / split
             counts[split] = {"A": len(list_images(base_a)), "B": len(list_images(base_b))}
+            aligned_folder_pairs(path, split)  # files that do not pair up: what training would refuse, now
         else:
             counts[split] = {"pairs": len(list_images(path / split))}
     return counts
