@@ -245,3 +245,23 @@ def test_a_complete_archive_left_by_an_interrupted_extraction_is_reused(tmp_path
     (root / "mini.zip").write_bytes(_mini_zip())
     path = download_dataset("mini", root=root, mirror=server.url, progress=False)
     assert server.requests == [] and (path / "testA" / "0.png").is_file() and not (root / "mini.zip").exists()
+
+
+@pytest.mark.parametrize("blocker", ["file", "dangling-link"])
+def test_a_file_where_the_dataset_folder_goes_is_refused_before_downloading(tmp_path, server, capsys, blocker):
+    server.files[MINI] = _mini_zip()
+    root = tmp_path / "datasets"
+    root.mkdir()
+    if blocker == "file":
+        (root / "mini").write_text("notes")
+    else:
+        (root / "mini").symlink_to(tmp_path / "gone")
+    assert main(["download", "mini", "--root", str(root), "--mirror", server.url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "mini is a file, not a dataset folder" in err and "move it away" in err
+    assert server.requests == []  # nothing fetched only to be thrown away
+    assert _leftovers(root) == ["mini"]
+    for download in (True, False):  # translate-train --data mini: the same line, not "when online"
+        with pytest.raises(UsageError, match="is a file, not a dataset folder") as refused:
+            resolve_dataset("mini", root=root, mirror=server.url, progress=False, download=download)
+        assert "online" not in str(refused.value)

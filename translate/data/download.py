@@ -382,6 +382,14 @@ def install_archive(archive: Path, final: Path, *, expected_folder: str | None =
     return final
 
 
+def check_dataset_place(final: Path, name: str) -> None:
+    """UsageError when something other than a folder stands where dataset `name` would be unpacked (a
+    file, a dangling link): the download would be thrown away after it."""
+    if not final.is_dir() and (final.exists() or final.is_symlink()):
+        raise UsageError(f"{final} is a file, not a dataset folder, so {name} cannot be unpacked there; "
+                         "move it away, or pass another --root")
+
+
 def download_dataset(
     name: str,
     *,
@@ -405,6 +413,7 @@ def download_dataset(
     final = root / entry.name
     if final.is_dir():
         return final
+    check_dataset_place(final, entry.name)
     url = entry.url_from(mirror_from_env(mirror))
     root.mkdir(parents=True, exist_ok=True)
     with folder_lock(root):

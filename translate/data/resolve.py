@@ -25,7 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from translate.data.download import OFFLINE_HINT, download_dataset, folder_lock
+from translate.data.download import OFFLINE_HINT, check_dataset_place, download_dataset, folder_lock
 from translate.data.layouts import (
     PAIRED_LAYOUTS,
     Conditions,
@@ -283,6 +283,7 @@ def resolve_dataset(
         if not folder.is_dir():
             if entry.url_path is None:
                 raise UsageError(f"{entry.name} is not in {root}/ and cannot be downloaded: {entry.note}")
+            check_dataset_place(folder, entry.name)  # not a download to retry online
             if not download:
                 raise UsageError(
                     f"{entry.name} is not in {root}/; run `translate-data download {entry.name}` "
