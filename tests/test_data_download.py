@@ -265,3 +265,15 @@ def test_a_file_where_the_dataset_folder_goes_is_refused_before_downloading(tmp_
         with pytest.raises(UsageError, match="is a file, not a dataset folder") as refused:
             resolve_dataset("mini", root=root, mirror=server.url, progress=False, download=download)
         assert "online" not in str(refused.value)
+
+
+@pytest.mark.parametrize("archive_path", [MINI, FACADES])
+def test_a_web_page_served_as_the_archive_is_named_as_such(tmp_path, server, capsys, archive_path):
+    server.files[archive_path] = b"\n<!DOCTYPE html><html><body>Sign in to continue</body></html>\n"
+    root = tmp_path / "datasets"
+    assert main(["download", "mini" if archive_path == MINI else "facades", "--root", str(root),
+                 "--mirror", server.url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "is a web page, not an archive" in err and "mirror" in err
+    assert "same command again" not in err  # running it again fetches the same page
+    assert _leftovers(root) == []

@@ -306,6 +306,17 @@ def _extract_tar(archive: Path, target: Path) -> None:
                 tarred.extract(member, target)
 
 
+def _is_web_page(archive: Path) -> bool:
+    """Whether `archive` holds HTML (an error, login or directory page served with status 200)."""
+    try:
+        with open(archive, "rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        return False
+    head = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<!--", b"<?xml"))
+
+
 def extract_archive(archive: str | os.PathLike, parent: str | os.PathLike) -> Path:
     """Extract a .zip or .tar(.gz) into a new temporary folder inside `parent` and return that folder.
 
@@ -326,6 +337,12 @@ def extract_archive(archive: str | os.PathLike, parent: str | os.PathLike) -> Pa
         except UsageError:  # an unsafe member, refused by name (a ValueError too: not "damaged")
             raise
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError, zlib.error, gzip.BadGzipFile) as error:
+            if _is_web_page(archive):  # fetching it again gets the same page: say where to look instead
+                raise UsageError(
+                    f"{archive.name} is a web page, not an archive (the server answered with a page instead of "
+                    "the file); it was removed: check the mirror's address, or download the set by hand and pass "
+                    "its folder as --data"
+                ) from None
             raise UsageError(
                 f"{archive.name} is damaged ({_reason(error)}); it was removed, run the same command again"
             ) from None
