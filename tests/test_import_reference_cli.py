@@ -135,6 +135,19 @@ def test_download_model_removes_a_file_that_is_not_a_generator(tmp_path, capsys,
     assert list((tmp_path / "pix2pix").iterdir()) == []
 
 
+def test_download_model_keeps_a_file_it_found_there_that_does_not_import(tmp_path, capsys, model_server):
+    folder = tmp_path / "cyclegan"
+    folder.mkdir()
+    pth = folder / "style_vangogh.pth"
+    torch.save({"model.0.weight": torch.zeros(3, 3)}, pth)  # the user's own file, put there by hand
+    mine = pth.read_bytes()
+    rc = data_main(["download-model", "style_vangogh", "--root", str(tmp_path), "--mirror", model_server.url])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "was already there (not downloaded now)" in err and "move it away" in err and "removed" not in err
+    assert model_server.requests == [] and pth.read_bytes() == mine
+
+
 def test_download_model_unknown_name_suggests_one(tmp_path, capsys):
     assert data_main(["download-model", "style_vangog", "--root", str(tmp_path)]) == 2
     assert "did you mean style_vangogh" in capsys.readouterr().err

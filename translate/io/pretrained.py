@@ -7,7 +7,8 @@
 The names, addresses and architectures are `PRETRAINED` in translate.data.registry. The download is
 atomic (a `.part` file, renamed when complete and size-checked; an interrupted one resumes), the `.pth`
 is read weights-only, and a file that does not import (an error page, a pickle that needs code) is
-removed so that the next attempt downloads it again.
+removed so that the next attempt downloads it again; one that was already there (put there by hand) is
+kept, and named.
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ def download_pretrained(name: str, *, root: str | os.PathLike = DEFAULT_ROOT, mi
         # Its own file, made from the same .pth: re-importing it replaces nothing of the user's.
         import_reference(pth, model.netG, out, norm=model.norm, card=card_for(model, url), force=True)
     except UsageError as error:
+        if not downloaded:  # a file found there (the user's own, put there by hand): theirs to keep
+            raise UsageError(f"{pth} was already there (not downloaded now) and is not a usable {model.netG} "
+                             f"generator ({error}); move it away and run again to download the published one, "
+                             "or pass another --root") from None
         pth.unlink(missing_ok=True)
         raise UsageError(f"{url} did not give a usable {model.netG} generator ({error}); the file was removed, "
                          "try again or use --mirror URL") from None
