@@ -530,3 +530,24 @@ def test_a_mistyped_data_on_resume_is_not_said_to_be_the_runs(tmp_path, capsys, 
     error = capsys.readouterr().err.strip().splitlines()[-1]  # (after the note that the data changed)
     assert "unknown dataset 'tinyy'" in error and "as given where it was started" not in error
 
+
+
+def test_a_moved_run_resumes_in_the_folder_it_was_found_in(pix2pix_run, tmp_path, capsys, monkeypatch):
+    # config.json records --checkpoints as the run was started; a run moved (or copied from another
+    # machine) was looked for there again: 'nothing to resume in OLD/run', or another run of that name
+    # there was trained on with this one's settings.
+    run = copy_run(pix2pix_run, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    moved = tmp_path / "checkpoints" / "run"
+    moved.parent.mkdir()
+    run.rename(moved)
+    (tmp_path / "ckpt" / "run").mkdir()  # where config.json's checkpoints points now: an unrelated folder
+    config = json.loads((moved / "config.json").read_text())
+    config["checkpoints"] = str(tmp_path / "ckpt")
+    (moved / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert train_cli("--name", "run", "--resume", "--max-steps", 3, "--no-export") == 0
+    assert "--checkpoints" not in capsys.readouterr().err
+    assert torch.load(moved / "state.pt", weights_only=True)["step"] == 3
+    assert list((tmp_path / "ckpt" / "run").iterdir()) == []
+    assert json.loads((moved / "config.json").read_text())["checkpoints"] == "checkpoints"

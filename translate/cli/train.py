@@ -77,6 +77,9 @@ def resolve_config(spec, given: dict):
             raise UsageError("--resume needs --name RUN (or the --data the run was started with)")
         saved = saved_settings(spec, checkpoints / name)
         saved.pop("resume", None)
+        # The run continues where it was found: the checkpoints folder it was started with may be another
+        # path now (the run moved, or was copied from another machine, or --checkpoints was relative).
+        saved.pop("checkpoints", None)
     preset_name = merged.get("preset") or saved.get("preset")
     presets = spec.config_class.PRESETS
     if preset_name and preset_name not in presets:
