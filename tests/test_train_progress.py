@@ -106,6 +106,23 @@ def test_a_resumed_log_keeps_its_history_up_to_the_checkpoint_and_hides_the_rest
     assert [(e.step, e.value) for e in events] == [(s, 1.0) for s in (10, 20, 30, 40, 50)] + [(60, 2.0), (70, 2.0)]
 
 
+def test_a_resumed_log_drops_damaged_lines_instead_of_stopping_the_run(tmp_path):
+    import json
+
+    from translate.train.logs import MetricsLog
+
+    path = tmp_path / "metrics.jsonl"
+    # a crash (or a hand edit) left bytes that are not UTF-8, records that are not objects, a step that
+    # is not a number, half a line
+    path.write_bytes(b'{"step": 10, "loss": 1.0}\n\xff\xfe garbage\n[1]\nnull\n{"step": "20"}\n'
+                     b'{"step": 20, "loss": 1.0}\n{"step": 30, "lo')
+    log = MetricsLog(path, keep_through_step=20)
+    log.write({"step": 30, "loss": 2.0})
+    log.close()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines == [{"step": 10, "loss": 1.0}, {"step": 20, "loss": 1.0}, {"step": 30, "loss": 2.0}]
+
+
 def test_a_run_measured_to_need_more_than_a_day_shows_its_hint_once(clock, capsys):
     slow = Progress(total=200_000, initial=0, batch_images=1, plain_every_s=10.0, long_run_hint="try --preset quick")
     fast = Progress(total=2_000, initial=0, batch_images=1, plain_every_s=10.0, long_run_hint="never shown")

@@ -47,12 +47,16 @@ class MetricsLog:
         kept = []
         if self.path.exists():
             # Lines past the step a run resumes from describe steps that will be trained again.
-            for line in self.path.read_text().splitlines():
+            # A line that is not a record (damaged by a crash or by hand: bytes that are not UTF-8, a JSON
+            # list) is dropped like a half-written one.
+            for line in self.path.read_bytes().decode("utf-8", "replace").splitlines():
                 try:
-                    if json.loads(line).get("step", 0) <= keep_through_step:
-                        kept.append(line)
+                    record = json.loads(line)
                 except json.JSONDecodeError:
                     continue
+                step = record.get("step", 0) if isinstance(record, dict) else None
+                if isinstance(step, (int, float)) and step <= keep_through_step:
+                    kept.append(line)
         # Atomically: a run resumed after a crash is the one whose history a full disk must not cut.
         from translate.train.checkpoint import atomic_write_bytes
 
