@@ -277,3 +277,31 @@ def test_a_web_page_served_as_the_archive_is_named_as_such(tmp_path, server, cap
     assert err.count("\n") == 0 and "is a web page, not an archive" in err and "mirror" in err
     assert "same command again" not in err  # running it again fetches the same page
     assert _leftovers(root) == []
+
+
+def _zip_flagged(members: dict[str, bytes], *, encrypted: bool = False, method: int | None = None) -> bytes:
+    """A zip whose headers say its members are encrypted, or compressed with another method."""
+    import struct
+
+    data = bytearray(_zip(members))
+    for signature, flags_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        at = data.find(signature)
+        while at >= 0:
+            if encrypted:
+                data[at + flags_at] |= 1
+            if method is not None:
+                struct.pack_into("<H", data, at + method_at, method)
+            at = data.find(signature, at + 4)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("flags, message", [({"encrypted": True}, "is encrypted"),
+                                            ({"method": 9}, "compression method Python cannot unpack")],
+                         ids=["encrypted", "deflate64"])
+def test_a_zip_python_cannot_unpack_is_one_line_and_removed(tmp_path, server, capsys, flags, message):
+    server.files[MINI] = _zip_flagged({"mini/trainA/0.png": _png(1), "mini/trainB/0.png": _png(2)}, **flags)
+    root = tmp_path / "datasets"
+    assert main(["download", "mini", "--root", str(root), "--mirror", server.url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err and "unpack it by hand" in err
+    assert _leftovers(root) == []  # not kept as an archive that passed its checks, to fail again next time

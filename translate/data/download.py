@@ -249,6 +249,10 @@ def _link_target(name: str, link: str, symbolic: bool) -> str:
     return posixpath.normpath(posixpath.join(base, link))
 
 
+#: the compression methods zipfile unpacks (others, such as Deflate64 from Windows' Explorer, fail mid-way)
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+
+
 def _extract_zip(archive: Path, target: Path) -> None:
     with zipfile.ZipFile(archive) as zipped:
         members = zipped.infolist()
@@ -269,6 +273,15 @@ def _extract_zip(archive: Path, target: Path) -> None:
                 )
             if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
                 raise _refuse(archive, info.filename, "is not a regular file or folder")
+            if info.flag_bits & 0x1:
+                raise UsageError(f"{archive.name} is encrypted (member {info.filename!r} needs a password); it was "
+                                 "removed: unpack it by hand and pass its folder as --data")
+            if info.compress_type not in _ZIP_METHODS:
+                raise UsageError(
+                    f"{archive.name} uses a compression method Python cannot unpack (method {info.compress_type} for "
+                    f"member {info.filename!r}, e.g. Deflate64); it was removed: unpack it by hand (unzip, 7z) and "
+                    "pass its folder as --data"
+                )
             needed += info.file_size
         free = shutil.disk_usage(target).free
         if needed > free:
@@ -336,7 +349,8 @@ def extract_archive(archive: str | os.PathLike, parent: str | os.PathLike) -> Pa
                 _extract_tar(archive, target)
         except UsageError:  # an unsafe member, refused by name (a ValueError too: not "damaged")
             raise
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError, zlib.error, gzip.BadGzipFile) as error:
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError, zlib.error, gzip.BadGzipFile,
+                NotImplementedError, RuntimeError) as error:  # (the last two: zipfile's, for what it cannot unpack)
             if _is_web_page(archive):  # fetching it again gets the same page: say where to look instead
                 raise UsageError(
                     f"{archive.name} is a web page, not an archive (the server answered with a page instead of "
