@@ -551,3 +551,22 @@ def test_a_moved_run_resumes_in_the_folder_it_was_found_in(pix2pix_run, tmp_path
     assert torch.load(moved / "state.pt", weights_only=True)["step"] == 3
     assert list((tmp_path / "ckpt" / "run").iterdir()) == []
     assert json.loads((moved / "config.json").read_text())["checkpoints"] == "checkpoints"
+
+
+def test_a_config_json_edited_to_settings_state_pt_cannot_serve_names_config_json(pix2pix_run, tmp_path, capsys):
+    # The refusal said 'cannot resume RUN with --ngf 16 ... resume without changing them' to a user who
+    # had given no flag: the value came from a hand-edited config.json.
+    run = copy_run(pix2pix_run, tmp_path)
+    config = json.loads((run / "config.json").read_text())
+    config["ngf"] = 16
+    (run / "config.json").write_text(json.dumps(config))
+    before = files(run)
+    capsys.readouterr()
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3) == 2
+    error = one_line_error(capsys)
+    assert "its config.json says ngf 16, but its state.pt was saved with ngf 8" in error and "--ngf" not in error
+    assert files(run) == before
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--ngf", 16) == 2
+    assert "with --ngf 16" in one_line_error(capsys)  # a flag given now is named as the flag
+    (run / "config.json").unlink()  # as the message says: state.pt's own settings then
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--no-export") == 0

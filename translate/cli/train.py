@@ -227,7 +227,7 @@ def train(args) -> int:
     from translate.nets.factory import required_multiple
     from translate.train import distributed as ddp
     from translate.train.checkpoint import atomic_write_json, read_state
-    from translate.train.config import config_to_dict, given_values
+    from translate.train.config import config_to_dict, given_values, read_config_file
     from translate.train.loop import STATE_FILE, fit
     from translate.train.precision import resolve_device, resolve_precision
 
@@ -319,7 +319,10 @@ def train(args) -> int:
         if dist.enabled:  # batch norm anywhere in the model then covers the global batch
             model = ddp.convert_batch_norm(model)
         if state is not None:
-            changes = _check_resume(state, model, cfg, precision, dist, run_dir, len(train_set))
+            chosen = set(given_values(args, spec.config_class))  # settings given now, not read from config.json
+            if cfg.config:
+                chosen |= {key.replace("-", "_") for key in read_config_file(cfg.config)}
+            changes = _check_resume(state, model, cfg, precision, dist, run_dir, len(train_set), chosen)
             if changes:
                 log(f"note: {run_dir} continues with {', '.join(f'{k} {new} (was {old})' for k, old, new in changes)}; "
                     f"its first {state['step']} steps were trained with the old settings")
@@ -388,11 +391,13 @@ def train(args) -> int:
     return code
 
 
-def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train_size: int) -> list[tuple]:
+def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train_size: int,
+                  chosen: set[str] = frozenset()) -> list[tuple]:
     """Refuse, before config.json is rewritten, a resume that fit() could not carry out: settings that
     change what state.pt holds (found by a trial load, so no list of such settings is kept) or a run
     length it has already passed. A refused resume leaves the run as it was, resumable.
 
+    `chosen`: the settings given now (flags, --config); the others came from the run's config.json.
     Returns the (name, saved, now) settings that the resume changes and that it can carry out (a size,
     a batch size, a learning rate), for the note that says so."""
     import json
@@ -431,6 +436,14 @@ def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train
                    if f.name in saved and f.name not in RUN_CONTROLS and saved[f.name] != getattr(cfg, f.name)]
         if not changed:
             raise
+        recorded = [f for f in changed if f.name not in chosen]
+        if recorded:  # config.json edited by hand, or copied from another run: no flag to leave out
+            says = ", ".join(f"{f.name} {getattr(cfg, f.name)}" for f in recorded)
+            had = ", ".join(f"{f.name} {saved[f.name]}" for f in recorded)
+            raise UsageError(f"cannot resume {run_dir}: its config.json says {says}, but its {STATE_FILE} was saved with "
+                             f"{had} and does not fit that ({e.detail}); set config.json back to the values of "
+                             f"{STATE_FILE} (or remove config.json to resume with them), or start a new run with "
+                             "another --name") from None
         given = " ".join(_as_flag(f, getattr(cfg, f.name)) for f in changed)
         had = ", ".join(f"{f.name} {saved[f.name]}" for f in changed)
         raise UsageError(f"cannot resume {run_dir} with {given}: its {STATE_FILE} was saved with {had}, and does not "
