@@ -570,3 +570,16 @@ def test_a_config_json_edited_to_settings_state_pt_cannot_serve_names_config_jso
     assert "with --ngf 16" in one_line_error(capsys)  # a flag given now is named as the flag
     (run / "config.json").unlink()  # as the message says: state.pt's own settings then
     assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--no-export") == 0
+
+
+def test_a_resume_removes_the_temporary_files_of_a_process_killed_mid_write(pix2pix_run, tmp_path):
+    # A SIGKILL (or a power cut) inside a checkpoint's write leaves .state.pt.XXXXXXXX.tmp, as large as the
+    # checkpoint; every such kill left one more, never read and never removed.
+    run = copy_run(pix2pix_run, tmp_path)
+    leftovers = [run / ".state.pt.k3_9xq0a.tmp", run / ".config.json.abcdefgh.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half a file")
+    (run / ".notes.tmp").write_text("the user's")  # not a name the atomic writer makes
+    assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--no-export") == 0
+    assert not any(path.exists() for path in leftovers)
+    assert (run / ".notes.tmp").read_text() == "the user's"

@@ -226,7 +226,7 @@ def train(args) -> int:
     from translate.models import model_spec
     from translate.nets.factory import required_multiple
     from translate.train import distributed as ddp
-    from translate.train.checkpoint import atomic_write_json, read_state
+    from translate.train.checkpoint import atomic_write_json, read_state, remove_leftover_temporaries
     from translate.train.config import config_to_dict, given_values, read_config_file
     from translate.train.loop import STATE_FILE, fit
     from translate.train.precision import resolve_device, resolve_precision
@@ -333,6 +333,7 @@ def train(args) -> int:
         run_dir.mkdir(parents=True, exist_ok=True)
         if dist.is_main:
             lock = hold_run_lock(run_dir)  # noqa: F841 - held (open) until this process ends
+            remove_leftover_temporaries(run_dir)  # of a process killed mid-write: never read, only in the way
             resolved_cfg = config_to_dict(cfg)
             atomic_write_json(resolved_cfg, run_dir / "config.json")
             run_info = {"model": args.model, "dataset": resolved.describe(), "precision": precision.name,
@@ -440,8 +441,8 @@ def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train
         if recorded:  # config.json edited by hand, or copied from another run: no flag to leave out
             says = ", ".join(f"{f.name} {getattr(cfg, f.name)}" for f in recorded)
             had = ", ".join(f"{f.name} {saved[f.name]}" for f in recorded)
-            raise UsageError(f"cannot resume {run_dir}: its config.json says {says}, but its {STATE_FILE} was saved with "
-                             f"{had} and does not fit that ({e.detail}); set config.json back to the values of "
+            raise UsageError(f"cannot resume {run_dir}: its config.json says {says}, but its {STATE_FILE} was saved "
+                             f"with {had} and does not fit that ({e.detail}); set config.json back to the values of "
                              f"{STATE_FILE} (or remove config.json to resume with them), or start a new run with "
                              "another --name") from None
         given = " ".join(_as_flag(f, getattr(cfg, f.name)) for f in changed)

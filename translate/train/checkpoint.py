@@ -12,10 +12,12 @@ the networks, optimizers or pools) is refused in one line.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import random
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -58,6 +60,19 @@ def _atomic_write(path: Path, write) -> None:
         if full is not None:  # the file the write was for, not a nameless errno or torch's zip-writer message
             raise OSError(full, os.strerror(full), str(path)) from None
         raise
+
+
+def remove_leftover_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files `_atomic_write` left in `folder` when its process was killed mid-write
+    (SIGKILL, a power cut: `.state.pt.XXXXXXXX.tmp`, as large as the checkpoint). Call it only while no
+    other process writes there (a run holding its lock). Returns what it removed."""
+    removed = []
+    for path in Path(folder).glob(".*.tmp"):
+        if path.is_file() and not path.is_symlink() and re.fullmatch(r"\..+\.[a-z0-9_]{8}\.tmp", path.name):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)
