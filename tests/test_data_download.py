@@ -247,6 +247,34 @@ def test_a_complete_archive_left_by_an_interrupted_extraction_is_reused(tmp_path
     assert server.requests == [] and (path / "testA" / "0.png").is_file() and not (root / "mini.zip").exists()
 
 
+@pytest.mark.parametrize("archive", ["zip", "tar"])
+def test_an_archive_that_does_not_fit_the_disk_is_kept_for_the_next_run(tmp_path, server, capsys, monkeypatch,
+                                                                          archive):
+    # The space refusal removed a sound archive: the next run downloaded all of it again.
+    import errno
+    import types
+
+    import translate.data.download as download
+
+    name, path = ("mini", MINI) if archive == "zip" else ("facades", FACADES)
+    server.files[path] = _mini_zip() if archive == "zip" else _facades_tar()
+    kept = tmp_path / path.rsplit("/", 1)[-1]
+    if archive == "zip":  # its sizes are read before unpacking
+        monkeypatch.setattr(download.shutil, "disk_usage", lambda _: types.SimpleNamespace(free=0))
+    else:  # a tar is streamed: the disk fills mid-way
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr(download.tarfile.TarFile, "extract", full)
+    assert main(["download", name, "--root", str(tmp_path), "--mirror", server.url]) == 2
+    assert "free some space and run again (the archive is kept there: it is not downloaded again)" in \
+        capsys.readouterr().err
+    assert _leftovers(tmp_path) == [kept.name]
+    monkeypatch.undo()
+    requests = len(server.requests)
+    assert main(["download", name, "--root", str(tmp_path), "--mirror", server.url]) == 0
+    assert len(server.requests) == requests and (tmp_path / name).is_dir() and not kept.exists()
+
+
 @pytest.mark.parametrize("blocker", ["file", "dangling-link"])
 def test_a_file_where_the_dataset_folder_goes_is_refused_before_downloading(tmp_path, server, capsys, blocker):
     server.files[MINI] = _mini_zip()

@@ -18,6 +18,7 @@ Only the standard library is used (urllib, zipfile, tarfile).
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import http.client
@@ -249,6 +250,10 @@ def _link_target(name: str, link: str, symbolic: bool) -> str:
     return posixpath.normpath(posixpath.join(base, link))
 
 
+class NotEnoughSpace(UsageError):
+    """An archive that would not fit where it is unpacked: sound, so kept for the next attempt."""
+
+
 #: the compression methods zipfile unpacks (others, such as Deflate64 from Windows' Explorer, fail mid-way)
 _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 
@@ -285,9 +290,10 @@ def _extract_zip(archive: Path, target: Path) -> None:
             needed += info.file_size
         free = shutil.disk_usage(target).free
         if needed > free:
-            raise UsageError(
+            raise NotEnoughSpace(
                 f"{archive.name} unpacks to {needed / 1e9:.1f} GB but only {free / 1e9:.1f} GB are free "
-                f"in {target.parent}; free some space and run again"
+                f"in {target.parent}; free some space and run again (the archive is kept there: it is not "
+                "downloaded again)"
             )
         for info in members:
             _inside(target, info.filename)
@@ -361,6 +367,9 @@ def extract_archive(archive: str | os.PathLike, parent: str | os.PathLike) -> Pa
                 f"{archive.name} is damaged ({_reason(error)}); it was removed, run the same command again"
             ) from None
         except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NotEnoughSpace(f"could not unpack {archive.name} ({_reason(error)}); free some space and run "
+                                     "again (the archive is kept there: it is not downloaded again)") from None
             raise UsageError(
                 f"could not unpack {archive.name} ({_reason(error)}); check free space and run again"
             ) from None
@@ -389,10 +398,12 @@ def _holds_images(folder: Path) -> bool:
 
 def install_archive(archive: Path, final: Path, *, expected_folder: str | None = None) -> Path:
     """Extract `archive` and move its dataset folder to `final` (atomically); remove the archive either
-    way. If `final` appeared meanwhile (another process), that one is kept."""
+    way, unless it did not fit the disk. If `final` appeared meanwhile (another process), that one is kept."""
     root = final.parent
     try:
         extracted = extract_archive(archive, root)
+    except NotEnoughSpace:
+        raise  # nothing wrong with the archive: the next run unpacks it without downloading it again
     except UsageError:
         archive.unlink(missing_ok=True)
         raise
