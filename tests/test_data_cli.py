@@ -121,3 +121,19 @@ def test_bad_usage_exits_2_with_one_line(tmp_path, capsys):
 def test_help_exits_0(capsys):
     assert main(["--help"]) == 0
     assert "download" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage", ["unpartnered", "no_b"])
+def test_info_counts_a_test_split_that_does_not_pair_up_as_training_reads_it(tmp_path, capsys, damage):
+    # Training reads such a test split only for its sample grids (a note, then training images); info
+    # refused the whole dataset, and the test inputs without targets (test/A alone) are a common layout.
+    import shutil
+
+    data = make_aligned_folders(tmp_path / "folders", {"train": 3, "test": 2})
+    if damage == "no_b":
+        shutil.rmtree(data / "test" / "B")
+    else:
+        (data / "test" / "A" / "extra.png").write_bytes((data / "test" / "A" / "000.png").read_bytes())
+    assert main(["info", str(data), "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out)["counts"]
+    assert counts["train"] == {"A": 3, "B": 3} and counts["test"]["A"] == (2 if damage == "no_b" else 3)

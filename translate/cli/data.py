@@ -97,7 +97,8 @@ def _split_counts(resolved) -> dict:
             base_a = path / split / "A" if (path / split / "A").is_dir() else path / "A" / split
             base_b = path / split / "B" if (path / split / "B").is_dir() else path / "B" / split
             counts[split] = {"A": len(list_images(base_a)), "B": len(list_images(base_b))}
-            aligned_folder_pairs(path, split)  # files that do not pair up: what training would refuse, now
+            if split == "train":  # files that do not pair up: what training would refuse, now (another
+                aligned_folder_pairs(path, split)  # split's only cost the sample grids, with a note)
         else:
             counts[split] = {"pairs": len(list_images(path / split))}
     return counts
