@@ -454,19 +454,20 @@ def record_writes(writes: list[Path], out_dir: Path) -> None:
     atomic_write_json({"files": sorted(names)}, out_dir / WRITTEN_RECORD)
 
 
-def truth_for(input_file: Path, input_root: Path) -> Path | None:
+def truth_for(input_file: Path, input_root: Path, cache: dict | None = None) -> Path | None:
     """The ground truth of an input, where a dataset provides one: `testA/x.png` -> `testA_truth/x.png`
     (a synthetic unpaired set's), or the other side of a paired folder: `test/A/x.png` -> `test/B/x.*`
-    (and `A/test` -> `B/test`) in the aligned_folders layout."""
+    (and `A/test` -> `B/test`) in the aligned_folders layout. `cache` (a dict kept across the inputs of
+    one folder) holds the other side's listing, read once rather than once per input."""
     folder = input_root if input_root.is_dir() else input_file.parent
     truth_dir = folder.parent / (folder.name + "_truth")
     candidate = truth_dir / input_file.relative_to(folder)
     if candidate.is_file():
         return candidate
-    return _other_side(input_file, folder)
+    return _other_side(input_file, folder, {} if cache is None else cache)
 
 
-def _other_side(input_file: Path, folder: Path) -> Path | None:
+def _other_side(input_file: Path, folder: Path, cache: dict) -> Path | None:
     """The file of `input_file`'s pair on the other side of an aligned_folders dataset (matched by name
     without the extension, as training pairs them); None where `folder` is not one side of a split."""
     from translate.data.images import is_image_file
@@ -479,17 +480,24 @@ def _other_side(input_file: Path, folder: Path) -> Path | None:
         side = folder.parent.parent / other[folder.parent.name] / folder.name
     else:
         return None
-    try:
-        if detect_layout(folder.parent.parent) != "aligned_folders":
-            return None
-    except UsageError:
+    dataset = folder.parent.parent
+    if ("layout", dataset) not in cache:
+        try:
+            cache["layout", dataset] = detect_layout(dataset)
+        except UsageError:
+            cache["layout", dataset] = None
+    if cache["layout", dataset] != "aligned_folders":
         return None
     relative = input_file.relative_to(folder)
     place = side / relative.parent
-    if not place.is_dir():
-        return None
-    stem = relative.with_suffix("").name
-    matches = [p for p in place.iterdir() if p.is_file() and is_image_file(p.name) and p.with_suffix("").name == stem]
+    if ("stems", place) not in cache:  # (per input, a folder of thousands was listed thousands of times)
+        stems: dict[str, list[Path]] = {}
+        if place.is_dir():
+            for p in place.iterdir():
+                if is_image_file(p.name) and p.is_file():
+                    stems.setdefault(p.with_suffix("").name, []).append(p)
+        cache["stems", place] = stems
+    matches = cache["stems", place].get(relative.with_suffix("").name, [])
     return matches[0] if len(matches) == 1 else None
 
 
@@ -544,9 +552,9 @@ def plan_jobs(files: list[Path], input_root: Path, out_dir: Path, *, halves: boo
         taken.add(name.casefold())
         return out_dir / name
 
-    jobs = []
+    jobs, truths = [], {}
     for file, rel, out in zip(files, rels, outs):
-        truth = file if halves else truth_for(file, input_root)
+        truth = file if halves else truth_for(file, input_root, truths)
         jobs.append(Job(file, rel.as_posix(), out_dir / out, shown("input_", out, ".png"), truth,
                         None if truth is None else shown("truth_", out, ".png" if halves else truth.suffix)))
     return jobs
