@@ -583,3 +583,20 @@ def test_a_resume_removes_the_temporary_files_of_a_process_killed_mid_write(pix2
     assert train_cli("--checkpoints", run.parent, "--name", "run", "--resume", "--max-steps", 3, "--no-export") == 0
     assert not any(path.exists() for path in leftovers)
     assert (run / ".notes.tmp").read_text() == "the user's"
+
+
+def test_label_names_recorded_with_spaces_around_them_still_match_their_stripped_names(tmp_path):
+    # Label names are stripped since 2026-11-23: a run trained before on "dusk " was refused on resume
+    # and export ("put the metadata back"), although the metadata had not changed.
+    from types import SimpleNamespace
+
+    from translate.models.base import check_same_conditions
+
+    now = {"kind": "label", "label_names": ["dawn", "dusk"], "vocabulary": [], "encoder": {"num_labels": 2, "dim": 8}}
+    model = SimpleNamespace(condition_record=lambda: now)
+    check_same_conditions(model, {**now, "label_names": ["dawn", "dusk "]}, tmp_path)
+    for recorded in ({**now, "label_names": ["dusk", "dawn"]}, {**now, "label_names": ["dawn", "night"]},
+                     {**now, "label_names": ["dawn ", "dusk", "x"]},
+                     {**now, "label_names": ["dawn", "dusk "], "encoder": {"num_labels": 2, "dim": 16}}):
+        with pytest.raises(UsageError, match="other conditions"):
+            check_same_conditions(model, recorded, tmp_path)

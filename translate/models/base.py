@@ -240,6 +240,17 @@ class TwoWayModel(TranslationModel):
         self.G_B(batch["B"])
 
 
+def _names_only_lost_spaces(recorded: dict, now: dict) -> bool:
+    """Whether the two label conditions differ only in spaces around the recorded names, in the same
+    order: label names are stripped since 2026-11-23, and a run trained before on 'dusk ' means 'dusk'."""
+    names = recorded.get("label_names")
+    if not (recorded.get("kind") == now.get("kind") == "label" and isinstance(names, list)):
+        return False
+    rest = {k: v for k, v in recorded.items() if k != "label_names"}
+    return ([n.strip() if isinstance(n, str) else n for n in names] == now.get("label_names")
+            and rest == {k: v for k, v in now.items() if k != "label_names"})
+
+
 def check_same_conditions(model: TranslationModel, recorded: dict | None, run_dir) -> None:
     """UsageError when the conditions `model` was rebuilt with (from the dataset as it is now) differ
     from those the run was trained with (`recorded`, from its run.json; None for runs that predate it):
@@ -247,7 +258,7 @@ def check_same_conditions(model: TranslationModel, recorded: dict | None, run_di
     from translate.errors import UsageError
 
     now = model.condition_record()
-    if recorded is None or now is None or now == recorded:
+    if recorded is None or now is None or now == recorded or _names_only_lost_spaces(recorded, now):
         return
     if now.get("kind") == recorded.get("kind") == "label":
         what = f"labels {recorded.get('label_names')} then, {now.get('label_names')} now"
