@@ -127,6 +127,15 @@ def test_a_split_of_side_by_side_pairs_translates_one_half_beside_the_other_as_t
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "images" / "input_000.png")), given)
 
 
+def test_one_photo_in_a_folder_called_test_is_not_cut_in_half(tmp_path, capsys):
+    # ~/stuff/test/me.png looks like one image of an aligned split; only a 2:1 image is taken for a pair.
+    photo = write(tmp_path / "stuff" / "test" / "me.png", 64, 48, 0)
+    model = tiny_generator_file(tmp_path / "g.safetensors", ngf=4)
+    assert infer_main(["--model", str(model), "--input", str(photo), "--output", str(tmp_path / "out")]) == 0
+    assert "A|B pair" not in capsys.readouterr().err
+    assert Image.open(tmp_path / "out" / "me.png").size == (64, 48)
+
+
 @pytest.mark.parametrize("style", ["split_first", "domain_first"])
 @pytest.mark.parametrize("side", ["A", "B"])
 def test_one_side_of_a_paired_folder_shows_the_other_side_as_truth(tmp_path, capsys, style, side):

@@ -517,14 +517,30 @@ class Job:
         return [p for p in (self.output, self.shown_input, self.shown_truth) if p is not None]
 
 
+def _twice_as_wide(path: Path) -> bool:
+    """Whether the image `path` is exactly twice as wide as it is high, as every A|B pair of an aligned
+    dataset is (two square halves); False when it cannot be read (its decoding reports that later)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Exception:  # noqa: BLE001 - any decoder error: not a pair, and said properly when decoded
+        return False
+    return width == 2 * height
+
+
 def side_by_side_split(path: Path) -> bool:
-    """Whether `path` is a split folder (train, val, test) of an aligned dataset, or an image in one,
-    whose images are side-by-side A|B pairs: the input is one half and the ground truth the other."""
+    """Whether `path` is a split folder (train, val, test) of an aligned dataset, or an image in one
+    twice as wide as high, whose images are side-by-side A|B pairs: the input is one half and the ground
+    truth the other."""
     from translate.data.layouts import SPLITS, detect_layout
 
     split = path if path.is_dir() else path.parent
     if not (path.exists() and split.name in SPLITS):
         return False
+    if path.is_file() and not _twice_as_wide(path):
+        return False  # one photo in a folder that happens to be called test/: not a pair to cut in half
     side = {"A": "B", "B": "A"}.get(split.parent.name)
     if side is not None and (split.parent.parent / side / split.name).is_dir():
         return False  # DIR/A/test of the reference's pre-combine form: one side of the pairs, not pairs
