@@ -126,6 +126,9 @@ def test_two_outputs_that_would_be_one_file_are_refused_with_the_reason(tmp_path
         output_names([Path("A.png"), Path("a.png")])
     with pytest.raises(UsageError, match=r"^x.jpg.png and x.jpg would both be written to x.jpg.png; rename one"):
         output_names([Path("x.jpg.png"), Path("x.jpg"), Path("x.png")])
+    with pytest.raises(UsageError, match=r"^x.JPG.png and x.jpg would be written to x.JPG.png and x.jpg.png, which "
+                                         r"differ only in case"):
+        output_names([Path("x.JPG.png"), Path("x.jpg"), Path("x.png")])
     assert output_names([Path("x.jpg"), Path("x.png")]) == [Path("x.jpg.png"), Path("x.png")]
 
 

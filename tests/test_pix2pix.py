@@ -464,6 +464,13 @@ def test_a_label_without_training_images_is_noted_when_the_model_is_built(tmp_pa
     with caplog.at_level(logging.INFO, logger="translate"):
         condition_spec_for(tiny_config(), open_dataset(tmp_path, "train", transform=TransformConfig(size=32)))
     assert "no training image" not in caplog.text
+    # Integer labels with a gap: the missing one is named by no record.
+    (tmp_path / "metadata.jsonl").write_text("".join(
+        json.dumps({"file_name": n, "label": l}) + "\n"
+        for n, l in (("train/000.png", 0), ("train/001.png", 2), ("test/000.png", 0))))
+    with caplog.at_level(logging.INFO, logger="translate"):
+        condition_spec_for(tiny_config(), open_dataset(tmp_path, "train", transform=TransformConfig(size=32)))
+    assert "label 1 (below the largest integer label) has no training image" in caplog.text
 
 
 def test_labels_for_other_splits_only_are_noted_when_training_goes_unconditioned(tmp_path, caplog):

@@ -378,8 +378,11 @@ def output_names(names: list[Path]) -> list[Path]:
         if other == name:
             continue
         if other_out != out:  # A.png and a.png: two files here, one on a case-blind disk
-            raise UsageError(f"{other} and {name} differ only in case, and on a case-blind disk (macOS, Windows) "
-                             "their translations would be one file; rename one of them")
+            if other.as_posix().casefold() == name.as_posix().casefold():
+                raise UsageError(f"{other} and {name} differ only in case, and on a case-blind disk (macOS, Windows) "
+                                 "their translations would be one file; rename one of them")
+            raise UsageError(f"{other} and {name} would be written to {other_out} and {out}, which differ only in "
+                             "case: one file on a case-blind disk (macOS, Windows); rename one of them")
         # (otherwise an input is itself named like photo.jpg.png)
         raise UsageError(f"{other} and {name} would both be written to {out}; rename one of them")
     return outs

@@ -102,7 +102,8 @@ def condition_spec_for(cfg: Pix2PixConfig, dataset) -> ConditionSpec:
         untrained = [name for i, name in enumerate(names) if i not in trained]
         if untrained:
             shown = ", ".join(untrained[:5]) + (f" and {len(untrained) - 5} more" if len(untrained) > 5 else "")
-            logger.info(f"label{'s' if len(untrained) > 1 else ''} {shown} (named in the metadata) "
+            known = "named in the metadata" if dataset.label_names else "below the largest integer label"
+            logger.info(f"label{'s' if len(untrained) > 1 else ''} {shown} ({known}) "
                         f"{'have' if len(untrained) > 1 else 'has'} no training image: the model learns nothing "
                         "for it, and translating with it gives an untrained result")
         return ConditionSpec("label", label_names=names, encoder={"num_labels": len(names), "dim": cfg.condition_dim})
