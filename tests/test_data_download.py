@@ -84,6 +84,17 @@ def test_good_zip_lands_complete_under_its_registry_name(tmp_path, server):
     assert len(server.requests) == requests_before
 
 
+def test_a_download_removes_what_a_killed_extraction_left(tmp_path, server):
+    # An extraction killed mid-way (SIGKILL) left a hidden .extract-* folder, as large as the set, for ever.
+    stale = tmp_path / ".extract-k1ll3d"
+    (stale / "mini" / "trainA").mkdir(parents=True)
+    (stale / "mini" / "trainA" / "0.png").write_bytes(_png(0))
+    (tmp_path / ".extracted-notes").mkdir()  # not ours: kept
+    server.files[MINI] = _mini_zip()
+    download_dataset("mini", root=tmp_path, mirror=server.url, progress=False)
+    assert _leftovers(tmp_path)[:1] == [".extracted-notes"] and not stale.exists()
+
+
 def test_good_tar_gz_lands_complete(tmp_path, server):
     server.files[FACADES] = _facades_tar()
     resolved = resolve_dataset("facades", root=tmp_path, mirror=server.url, progress=False)

@@ -432,6 +432,15 @@ def check_dataset_place(final: Path, name: str) -> None:
                          "move it away, or pass another --root")
 
 
+def _remove_stale_extractions(root: Path) -> None:
+    """Remove the `.extract-*` folders that extractions killed mid-way left in `root` (SIGKILL, a power
+    cut: a whole unpacked dataset, hidden, never read). Called under `folder_lock(root)`, which every
+    download's extraction holds, so none of them is in progress."""
+    for folder in root.glob(".extract-*"):
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def download_dataset(
     name: str,
     *,
@@ -461,6 +470,7 @@ def download_dataset(
     with folder_lock(root):
         if final.is_dir():  # another process finished it while we waited
             return final
+        _remove_stale_extractions(root)
         archive = root / f"{entry.name}{entry.archive_suffix}"
         # A finished archive is only ever left by an interrupted extraction: it passed its checks.
         if not archive.is_file():
