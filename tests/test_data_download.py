@@ -242,6 +242,22 @@ def test_a_sample_under_a_file_is_one_line_and_exit_2(tmp_path, capsys):
     assert err.count("\n") == 0 and err.startswith("translate-data: error: cannot use") and "a_file" in err
 
 
+def test_a_sample_into_a_folder_it_cannot_write_names_that_folder(tmp_path, capsys, monkeypatch):
+    # (as root a read-only folder still takes files: the refusal is made by hand here)
+    import errno
+
+    import translate.data.resolve as resolve
+
+    def refused(prefix, dir):
+        raise PermissionError(errno.EROFS, "Read-only file system", f"{dir}/{prefix}k9x2ab7q")
+
+    monkeypatch.setattr(resolve.tempfile, "mkdtemp", refused)
+    out = tmp_path / "ro" / "s"
+    assert main(["sample", "synth-daytime", "--out", str(out), "--n", "2", "--size", "32"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"cannot write {out}: Read-only file system in {out.parent}" in err and ".s-" not in err
+
+
 def test_a_file_url_mirror_works_for_offline_copies(tmp_path):
     mirror = tmp_path / "mirror"
     (mirror / "cyclegan" / "datasets").mkdir(parents=True)

@@ -174,7 +174,11 @@ def generate_synthetic(name: str, out_dir: str | os.PathLike, options: Synthetic
     module = _synthetic_module()
     parent = out_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=parent))
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=parent))
+    except OSError as error:  # (it names the hidden scratch folder, which the user never chose)
+        raise UsageError(f"cannot write {out_dir}: {error.strerror} in {parent}; choose a place you can write to") \
+            from None
     try:
         written = Path(module.write_synthetic(
             name, scratch / out_dir.name, n_train=options.n_train, n_test=options.n_test,
