@@ -505,3 +505,19 @@ def test_penalty_and_feature_matching_through_cross_rank_batch_norm_match_one_pr
         assert any(g.abs().max() > 1e-3 for g in one[term])
         for a, b in zip(two[term], one[term]):
             torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+def test_the_stop_notice_names_the_signal_and_offers_a_second_ctrl_c_only_after_one(capsys):
+    # After a SIGTERM (a scheduler's, `kill`) it said "Ctrl-C again to abort", which no one had pressed.
+    import signal
+
+    from translate.train.loop import StopRequest
+
+    stop = StopRequest()
+    stop._handle(signal.SIGTERM, None)
+    assert "stop requested (SIGTERM): finishing this step and saving a checkpoint\n" in capsys.readouterr().err
+    stop = StopRequest()
+    stop._handle(signal.SIGINT, None)
+    assert "stop requested (Ctrl-C): finishing this step and saving a checkpoint (Ctrl-C again to abort)" in \
+        capsys.readouterr().err
+    assert stop.requested and stop.signal == signal.SIGINT

@@ -76,7 +76,9 @@ class StopRequest:
         self.requested = True
         if self.signal is None:
             self.signal = signum
-        print("\nstop requested: finishing this step and saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+        what = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name  # (a scheduler's SIGTERM)
+        again = " (Ctrl-C again to abort)" if signum == signal.SIGINT else ""
+        print(f"\nstop requested ({what}): finishing this step and saving a checkpoint{again}", file=sys.stderr)
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
