@@ -140,3 +140,31 @@ def test_a_size_the_generator_cannot_take_is_one_line_with_a_size_it_can(tmp_pat
     assert eval_main(["--model", str(model), "--data", str(root), "--size", str(size)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"use --size {fit}" in err and "translate.nets" not in err
+
+
+def test_a_generator_of_gray_images_is_scored_as_the_gray_picture_it_shows(tmp_path, capsys):
+    # out_channels 1 is a valid generator (translate-infer writes its output as a gray RGB picture); it
+    # stopped translate-eval with kornia's ValueError traceback (SSIM of 1 against 3 channels), and a
+    # two-way model then fed the gray output to a reverse generator that takes RGB.
+    from translate.cli.eval import main as eval_main
+    from translate.io.generator_file import TranslationGenerator, save_generator
+    from translate.nets.factory import create_generator
+
+    root = make_unaligned(tmp_path / "set", {"trainA": 1, "trainB": 1, "testA": 2, "testB": 2}, size=(32, 32),
+                          truth=True)
+    run = tmp_path / "run"
+    torch.manual_seed(0)
+    for role, translates, channels in (("G_A", "a2b", 1), ("G_B", "b2a", 3)):
+        net = create_generator("resnet_6blocks", ngf=8, norm="instance", out_channels=channels)
+        save_generator(run / f"{role}.safetensors", TranslationGenerator(net, None, {
+            "model": "cyclegan", "role": role, "translates": translates, "size": 32}))
+    assert eval_main(["--model", str(run), "--data", str(root), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 2 and "cycle" in result
+    dataset = open_dataset(root, "test", pairing="unpaired", transform=TransformConfig(size=32), train=False)
+    with torch.no_grad():
+        A = torch.stack([dataset[i]["A"] for i in range(2)])
+        truth = torch.stack([dataset[i]["B_truth"] for i in range(2)])
+        gray = load_generator(run / "G_A.safetensors")(A)
+        expected = l1_per_image(gray.repeat(1, 3, 1, 1), truth).mean().item()
+    assert result["model"]["l1"] == pytest.approx(expected, rel=1e-4)

@@ -73,6 +73,12 @@ def target_key(dataset) -> str:
                      f"{inputs.name}/); nothing to score against{hint}")
 
 
+def as_rgb(x: torch.Tensor) -> torch.Tensor:
+    """A generator's output as the picture it stands for: a gray one (1 channel) as RGB, as
+    translate-infer writes it, so that it is scored against RGB targets and fed to the reverse generator."""
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
 def _meanings(generator, dataset) -> list | None:
     """What a caption means, where the data says: its image's label (a caption of the same time of day
     in other words is not a wrong condition)."""
@@ -146,16 +152,16 @@ def evaluate(generator, dataset, *, reverse=None, batch_size: int = 8, device="c
         n = A.shape[0]
         cond = None if conditions is None else conditions[count : count + n]
         with autocast():
-            out = generator(A, cond).float()
+            out = as_rgb(generator(A, cond).float())
         model_m.add(out, target)
         identity_m.add(A, target)
         if reverse is not None:
             with autocast():
-                back = reverse(out).float()
+                back = as_rgb(reverse(out).float())
             cycle_m.add(back, A)
         if wrong is not None:
             with autocast():
-                out_wrong = generator(A, wrong[count : count + n]).float()
+                out_wrong = as_rgb(generator(A, wrong[count : count + n]).float())
             shuffled_m.add(out_wrong, target)
         targets_sum = target.sum(dim=0) if targets_sum is None else targets_sum + target.sum(dim=0)
         count += n
