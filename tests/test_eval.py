@@ -168,3 +168,16 @@ def test_a_generator_of_gray_images_is_scored_as_the_gray_picture_it_shows(tmp_p
         gray = load_generator(run / "G_A.safetensors")(A)
         expected = l1_per_image(gray.repeat(1, 3, 1, 1), truth).mean().item()
     assert result["model"]["l1"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_the_scoring_line_counts_the_images_scored(tmp_path, capsys):
+    # It gave the split's length, which for an unpaired set is its larger domain: 'scoring G on 5 test
+    # images' above a table of 3 when testB held more images than testA.
+    from translate.cli.eval import main as eval_main
+
+    root = make_unaligned(tmp_path / "set", {"trainA": 1, "trainB": 1, "testA": 3, "testB": 5}, size=(32, 32),
+                          truth=True)
+    model = tiny_generator_file(tmp_path / "G.safetensors")
+    assert eval_main(["--model", str(model), "--data", str(root), "--size", "32", "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["n"] == 3 and "on 3 test images" in out.err

@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     check_dataset(dataset, skip_bad=args.skip_bad_images, what=f"{resolved.name}'s {args.split} split", log=info)
     conditions_of(generator, dataset)  # a conditioned model on data without conditions: refused here
     target_key(dataset)  # and data without targets or with some missing
-    info(f"scoring {path.name} on {len(dataset)} {args.split} images of {resolved.name} at {size} px")
+    info(f"scoring {path.name} on {len(dataset.entries)} {args.split} images of {resolved.name} at {size} px")
     result = evaluate(generator, dataset, reverse=reverse, batch_size=args.batch_size, device=device,
                       autocast=precision.autocast).to_dict()
     run_dir = Path(args.model)
