@@ -181,3 +181,25 @@ def test_the_scoring_line_counts_the_images_scored(tmp_path, capsys):
     assert eval_main(["--model", str(model), "--data", str(root), "--size", "32", "--json"]) == 0
     out = capsys.readouterr()
     assert json.loads(out.out)["n"] == 3 and "on 3 test images" in out.err
+
+
+def test_a_pytorch_file_as_the_model_names_what_to_pass_instead(tmp_path, capsys):
+    # A reference .pth (or a run's state.pt) was 'not a safetensors file (... header too large); export one
+    # with translate-export', and translate-export FILE.pth answers 'run folder not found'.
+    from translate.cli.eval import main as eval_main
+
+    root = make_unaligned(tmp_path / "set", {"trainA": 1, "trainB": 1, "testA": 1, "testB": 1}, size=(32, 32),
+                          truth=True)
+    pth = tmp_path / "latest_net_G.pth"
+    torch.save({"model.1.weight": torch.zeros(8, 3, 7, 7)}, pth)
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.json", "run.json"):
+        (run / name).write_text("{}")
+    torch.save({"model": {}}, run / "state.pt")
+    assert eval_main(["--model", str(pth), "--data", str(root), "--size", "32"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"translate-export --from-reference {pth}" in err
+    assert eval_main(["--model", str(run / "state.pt"), "--data", str(root), "--size", "32"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"pass its run folder, {run}" in err

@@ -189,6 +189,12 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
             raise UsageError(f"{path} is an ONNX file, which is for onnxruntime; pass "
                              + (f"{beside}, the same model," if beside.is_file() else "the .safetensors file exported with it")
                              + " instead") from None
+        if path.suffix.lower() in (".pth", ".pt"):  # PyTorch pickles: a run's state or a reference generator
+            if (path.parent / "config.json").is_file() and (path.parent / "run.json").is_file():
+                raise UsageError(f"{path} is a run's training state; pass its run folder, {path.parent}") from None
+            raise UsageError(f"{path} is a PyTorch file, not a safetensors one; a generator of the reference "
+                             f"implementation is imported with translate-export --from-reference {path} --netG NAME "
+                             f"--out {path.with_suffix('.safetensors').name}") from None
         raise UsageError(f"{path} is not a safetensors file ({e}); export one with translate-export") from None
     if raw.get("translate.format") != FORMAT:
         raise UsageError(
