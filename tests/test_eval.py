@@ -203,3 +203,22 @@ def test_a_pytorch_file_as_the_model_names_what_to_pass_instead(tmp_path, capsys
     assert eval_main(["--model", str(run / "state.pt"), "--data", str(root), "--size", "32"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"pass its run folder, {run}" in err
+
+
+def test_a_label_the_model_does_not_know_is_refused_before_scoring_naming_its_image(tmp_path, capsys):
+    # The generator refused it at the first batch holding one, after the earlier batches were scored,
+    # without naming the image whose metadata gives it.
+    from tests._data_helpers import make_aligned
+    from translate.cli.eval import main as eval_main
+    from translate.io.generator_file import ConditionSpec
+
+    root = make_aligned(tmp_path / "set", {"train": 1, "test": 3})
+    labels = ["dawn", "night", "midnight"]
+    (root / "metadata.jsonl").write_text("".join(
+        json.dumps({"file_name": f"{split}/{i:03d}.png", "label": labels[i]}) + "\n"
+        for split, n in (("train", 1), ("test", 3)) for i in range(n)))
+    spec = ConditionSpec("label", label_names=["dawn", "night"], encoder={"num_labels": 2})
+    model = tiny_generator_file(tmp_path / "G.safetensors", condition=spec)
+    assert eval_main(["--model", str(model), "--data", str(root), "--size", "32", "--batch-size", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "test/002.png is labelled 'midnight'" in err[0] and "knows dawn, night" in err[0]

@@ -103,6 +103,12 @@ def conditions_of(generator, dataset) -> list | None:
             out.append(names[c.label] if names else int(c.label))
         else:
             out.append(c.text)
+    if kind == "label":  # refused here, not by the generator at the first batch that holds one
+        known = generator.condition.label_names
+        for entry, label in zip(dataset.entries, out):
+            if (label not in known) if isinstance(label, str) else not 0 <= label < len(known):
+                raise UsageError(f"{entry.a.path} is labelled {label!r} in the metadata, which this model does not "
+                                 f"know (it knows {', '.join(known)}); score it on data of those labels")
     return out
 
 
