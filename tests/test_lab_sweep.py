@@ -143,6 +143,9 @@ def test_markdown_table_has_a_row_per_configuration_and_the_published_reference(
     assert "over 10 seeds" in text
     assert "PacGAN4 24.8 modes, 93.6% high quality, reverse KL 0.04" in text
     assert sweep.PACGAN_TABLE1["ring8"][0] == ("GAN", 6.3, 98.2, 0.45)
+    assert "2,500 samples per run" in text
+    # --set eval_samples=200: the header said 2,500 whatever the runs drew
+    assert "200 samples per run" in render_markdown(summaries, best, {"eval_samples": 200}, 60.0)
 
 
 def test_a_sweep_of_ten_seeds_or_more_still_has_its_table():
@@ -186,12 +189,13 @@ def test_a_mistyped_flag_is_one_line(tmp_path, capsys, flags, needle):
     assert needle in err and len(err.strip().splitlines()) == 1 and "--help" in err
 
 
-@pytest.mark.parametrize("setting, needle", [("lr_g=nan", "--lr-g must be >= 0, got nan"),
-                                             ("gp_weight=-1", "--gp-weight must be >= 0"),
-                                             ("g_depth=-1", "--g-depth must be >= 0"),
-                                             ("beta2=1", "--beta2 must be >= 0 and below 1"),
-                                             ("lr_decay_from=1.5", "--lr-decay-from must be between 0 and 1"),
-                                             ("sr_refresh_every=0", "--sr-refresh-every must be >= 1"),
+# (named as the --set they came from: the sweep has no --g-depth flag)
+@pytest.mark.parametrize("setting, needle", [("lr_g=nan", "error: --set lr_g must be >= 0, got nan"),
+                                             ("gp_weight=-1", "error: --set gp_weight must be >= 0"),
+                                             ("g_depth=-1", "error: --set g_depth must be >= 0"),
+                                             ("beta2=1", "error: --set beta2 must be >= 0 and below 1"),
+                                             ("lr_decay_from=1.5", "error: --set lr_decay_from must be between 0 and 1"),
+                                             ("sr_refresh_every=0", "error: --set sr_refresh_every must be >= 1"),
                                              # (these each run sets: the value was dropped without a word)
                                              ("seed=5", "the sweep sets seed for each run; choose how many with --seeds"),
                                              ("d-reg=sn", "choose them with --d-regs"),
