@@ -397,6 +397,20 @@ def test_metadata_that_would_leave_the_model_unconditioned_is_refused(tmp_path, 
     assert needle in str(refused.value)
 
 
+def test_names_without_their_folder_are_refused_also_when_another_split_has_images_of_those_names(tmp_path):
+    # test/000.png exists and is named correctly: the bare '000.png' of the train rows was taken for it,
+    # and training went unconditioned with a note instead of the refusal.
+    from tests._data_helpers import make_aligned
+    from translate.data import TransformConfig, open_dataset
+    from translate.errors import UsageError
+
+    make_aligned(tmp_path, {"train": 2, "test": 2})
+    rows = [("000.png", "a"), ("001.png", "b"), ("test/000.png", "a"), ("test/001.png", "b")]
+    (tmp_path / "metadata.jsonl").write_text("".join(json.dumps({"file_name": n, "label": l}) + "\n" for n, l in rows))
+    with pytest.raises(UsageError, match="names '000.png', which is no image's path; .* e.g. 'train/000.png'"):
+        open_dataset(tmp_path, "train", transform=TransformConfig(size=32))
+
+
 def test_a_test_split_without_the_condition_shows_training_images_in_the_grids(tmp_path, capsys):
     # Labels for the training images only: the first sample grid asked the test images for theirs
     # and the run died there with a KeyError, losing its steps.

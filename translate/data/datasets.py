@@ -302,11 +302,13 @@ def _attach_conditions(
         def loose(name: str) -> str:
             return posixpath.splitext(name)[0].casefold()
 
-        by_path = {loose(key): key for key in conditions.by_file}
-        by_name = {loose(posixpath.basename(key)): key for key in conditions.by_file}
+        # Only names that are no image's path count (test/00000.png is another image's, not a near miss).
+        stray = [key for key in conditions.by_file if not (root / key).is_file()]
+        by_path = {loose(key): key for key in stray}
+        by_name = {loose(posixpath.basename(key)): key for key in stray}
         near = next(((by_path.get(loose(m)) or by_name[loose(posixpath.basename(m))], m) for m in missing
                      if loose(m) in by_path or loose(posixpath.basename(m)) in by_name), None)
-        if near is not None and not (root / near[0]).is_file():
+        if near is not None:
             raise UsageError(
                 f"the metadata ({metadata}) names {near[0]!r}, which is "
                 f"no image's path; names are relative to the dataset folder and match case and extension, "
