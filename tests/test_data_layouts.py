@@ -325,7 +325,11 @@ def test_a_csv_without_a_file_name_column_names_its_header(tmp_path, content, me
          '{"file_name": "train/000.png", "label": 0}\n',
          r"line 3 gives train/000.png another condition than .*line 1 \(label 0 against label 1\)"),
         ('{"file_name": "train/000.png", "text": "a"}\n{"file_name": "./train/000.png", "text": "b"}\n',
-         r"line 2 gives train/000.png another condition .*text 'b' against text 'a'"),
+         r"line 2 gives train/000.png another condition .*text 'b' against text 'a'\); keep one record per image$"),
+        # A bare name twice: most often two folders' images, each named without its folder.
+        ('{"file_name": "000.png", "label": 1}\n{"file_name": "000.png", "label": 0}\n',
+         r"keep one record per image; or, if they are images of two folders, name each by its path in the "
+         r"dataset folder \(e.g. train/000.png\)$"),
     ],
 )
 def test_bad_metadata_is_a_one_line_usage_error(tmp_path, content, message):

@@ -312,9 +312,12 @@ def load_conditions(root: str | os.PathLike) -> Conditions | None:
             earlier = raw.get(name)
             if earlier is not None and earlier[:2] != (label, text):
                 # Two metadata files concatenated, or a row edited twice: which one counts is no guess to make.
+                # A bare name twice is most often two folders' images (train/0.png, test/0.png) named alike.
+                folders = ("" if "/" in name else "; or, if they are images of two folders, name each by its "
+                           "path in the dataset folder (e.g. train/" + name + ")")
                 raise UsageError(f"{where} gives {name} another condition than {earlier[2]} "
                                  f"({_condition_text(label, text)} against {_condition_text(*earlier[:2])}); "
-                                 "keep one record per image")
+                                 f"keep one record per image{folders}")
             raw[name] = (label, text, where)
 
     labels = [label for label, _, _ in raw.values() if label is not None]
