@@ -198,6 +198,12 @@ def test_import_cli_names_a_web_page_and_a_plain_pickle_in_one_line(tmp_path, ca
     assert export_main(["--from-reference", "page.pth", "--netG", "resnet_9blocks", "--out", "p.safetensors"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "page.pth is not a PyTorch .pth file (it starts with b'<htm'" in err
+    # Bytes that are not HTML either: torch failed elsewhere than the unpickler (struct.error, a bare
+    # number as the message: 'is not a readable PyTorch .pth file (174812789)')
+    (tmp_path / "junk.pth").write_bytes(b"junk" * 10)
+    assert export_main(["--from-reference", "junk.pth", "--netG", "resnet_9blocks", "--out", "j.safetensors"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "junk.pth is not a PyTorch .pth file (it starts with b'junk'" in err
     with open(tmp_path / "raw.pth", "wb") as handle:
         pickle.dump({"model.1.weight": Payload()}, handle, protocol=4)
     assert export_main(["--from-reference", "raw.pth", "--netG", "resnet_9blocks", "--out", "r.safetensors"]) == 2

@@ -56,17 +56,17 @@ def read_reference_state_dict(path: str | Path) -> "OrderedDict[str, torch.Tenso
         with warnings.catch_warnings():  # torch's own advice about the file would break the one line
             warnings.simplefilter("ignore")
             loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except Exception as exc:  # a corrupt or foreign file can fail anywhere inside the unpickler
         with open(path, "rb") as handle:
             head = handle.read(4)
         if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # neither torch's zip nor a pickle
             raise UsageError(f"{path} is not a PyTorch .pth file (it starts with {head!r}; a web page saved in "
                              "place of the file, say); download the .pth file itself") from None
-        raise UsageError(f"{path} needs code to load (not a plain state dict); refusing it - only "
-                         "weights-only .pth files are supported") from None
-    except Exception as exc:  # a corrupt or foreign file can fail anywhere inside the unpickler
+        if isinstance(exc, pickle.UnpicklingError):
+            raise UsageError(f"{path} needs code to load (not a plain state dict); refusing it - only "
+                             "weights-only .pth files are supported") from None
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"{path} is not a readable PyTorch .pth file ({first_line})") from None
+        raise UsageError(f"{path} is not a readable PyTorch .pth file ({type(exc).__name__}: {first_line})") from None
     if not isinstance(loaded, Mapping):
         raise UsageError(f"{path} holds a {type(loaded).__name__}, not a state dict of tensors")
     state = OrderedDict()
