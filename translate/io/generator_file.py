@@ -210,7 +210,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
             raise UsageError(f"{path} has a damaged description ({key} is a {type(value).__name__}, not an object); "
                              "export it again")
     problem = (_card_problem(meta["card"]) or _condition_problem(meta["condition"])
-               or _channels_problem(meta["generator"]))
+               or channels_problem(meta["generator"]))
     if problem:  # a file anyone may drop into a models folder: its description is read, never trusted
         raise UsageError(f"{path} has a damaged description ({problem}); export it again")
     # A card field given as null is one not given (readers fall back to their defaults, not "None").
@@ -262,7 +262,7 @@ def _condition_problem(condition: dict) -> str | None:
     return None
 
 
-def _channels_problem(generator: dict) -> str | None:
+def channels_problem(generator: dict) -> str | None:
     """What is wrong with a generator's channels for translating pictures, in words: it is fed RGB
     images (3 channels) and gives RGB or gray ones (3 or 1); None when nothing is."""
     given, gives = generator.get("in_channels", 3), generator.get("out_channels", 3)

@@ -36,6 +36,7 @@ import torch
 import torch.nn as nn
 
 from translate.errors import UsageError
+from translate.io.generator_file import channels_problem
 from translate.nets.factory import create_generator
 from translate.nets.generators import GeneratorConfig, parse_generator_name
 
@@ -274,10 +275,9 @@ def load_reference_generator(path: str | Path, net_name: str, *, norm: str | Non
     state = read_reference_state_dict(path)
     converted = convert_reference_state_dict(state, net_name, norm, source=source)
     config = infer_reference_config(state, source)
-    if config.in_channels != 3 or config.out_channels not in (1, 3):
-        raise UsageError(f"{source} translates {config.in_channels}-channel images into {config.out_channels}-channel "
-                         "ones (the reference's --input_nc/--output_nc); translate feeds its generators RGB images "
-                         "(3 channels) and shows RGB or gray results (3 or 1)")
+    problem = channels_problem({"in_channels": config.in_channels, "out_channels": config.out_channels})
+    if problem:  # (the rule exported files are held to; here set by the reference's --input_nc/--output_nc)
+        raise UsageError(f"{source}: {problem}")
     if dropout is None:
         dropout = config.name.startswith("unet")
     net = create_generator(net_name, in_channels=config.in_channels, out_channels=config.out_channels,
