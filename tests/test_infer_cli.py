@@ -136,6 +136,21 @@ def test_one_photo_in_a_folder_called_test_is_not_cut_in_half(tmp_path, capsys):
     assert Image.open(tmp_path / "out" / "me.png").size == (64, 48)
 
 
+def test_a_folder_of_photos_called_test_is_not_cut_in_half(tmp_path, capsys):
+    # ~/holiday/test/ beside ~/holiday/train/ looks like a split of an aligned dataset; its photos were
+    # cut in half and half of each was shown as "ground truth". Pairs are all twice as wide as high.
+    for split in ("train", "test"):
+        write(tmp_path / "holiday" / split / "a.png", 64, 48, 0)
+        write(tmp_path / "holiday" / split / "b.png", 64, 32, 1)  # one 2:1 photo among them
+    model = tiny_generator_file(tmp_path / "g.safetensors", ngf=4)
+    assert infer_main(["--model", str(model), "--input", str(tmp_path / "holiday" / "test"),
+                       "--output", str(tmp_path / "out")]) == 0
+    assert "A|B pair" not in capsys.readouterr().err
+    assert Image.open(tmp_path / "out" / "a.png").size == (64, 48)
+    assert Image.open(tmp_path / "out" / "b.png").size == (64, 32)
+    assert "truth_" not in (tmp_path / "out" / "index.html").read_text()
+
+
 @pytest.mark.parametrize("style", ["split_first", "domain_first"])
 @pytest.mark.parametrize("side", ["A", "B"])
 def test_one_side_of_a_paired_folder_shows_the_other_side_as_truth(tmp_path, capsys, style, side):

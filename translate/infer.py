@@ -533,17 +533,17 @@ def _twice_as_wide(path: Path) -> bool:
     return width == 2 * height
 
 
-def side_by_side_split(path: Path) -> bool:
-    """Whether `path` is a split folder (train, val, test) of an aligned dataset, or an image in one
-    twice as wide as high, whose images are side-by-side A|B pairs: the input is one half and the ground
-    truth the other."""
+def side_by_side_split(path: Path, files: list[Path]) -> bool:
+    """Whether `path` is a split folder (train, val, test) of an aligned dataset, or an image in one,
+    whose images (`files`, the inputs read from it) are side-by-side A|B pairs, each twice as wide as
+    high: the input is one half and the ground truth the other."""
     from translate.data.layouts import SPLITS, detect_layout
 
     split = path if path.is_dir() else path.parent
     if not (path.exists() and split.name in SPLITS):
         return False
-    if path.is_file() and not _twice_as_wide(path):
-        return False  # one photo in a folder that happens to be called test/: not a pair to cut in half
+    if not (files and all(_twice_as_wide(file) for file in files)):
+        return False  # photos in a folder that happens to be called test/: not pairs to cut in half
     side = {"A": "B", "B": "A"}.get(split.parent.name)
     if side is not None and (split.parent.parent / side / split.name).is_dir():
         return False  # DIR/A/test of the reference's pre-combine form: one side of the pairs, not pairs

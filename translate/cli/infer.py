@@ -92,7 +92,7 @@ def main(argv=None) -> int:
         raise UsageError(f"--output {out_dir} is the input folder; write to a folder of its own, "
                          f"e.g. --output {out_dir / 'translated'}")
     files = list_inputs(inputs_root)
-    halves = side_by_side_split(inputs_root)  # an aligned dataset's split: A|B pairs
+    halves = side_by_side_split(inputs_root, files)  # an aligned dataset's split: A|B pairs
     jobs = plan_jobs(files, inputs_root, out_dir, halves=halves)
     # Checked before anything is written: an input overwritten by a translation is lost.
     refuse_overwriting([out_dir / "index.html"] + [p for job in jobs for p in job.writes],
