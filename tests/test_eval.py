@@ -222,3 +222,20 @@ def test_a_label_the_model_does_not_know_is_refused_before_scoring_naming_its_im
     assert eval_main(["--model", str(model), "--data", str(root), "--size", "32", "--batch-size", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "test/002.png is labelled 'midnight'" in err[0] and "knows dawn, night" in err[0]
+
+
+def test_ground_truth_of_another_size_is_noted_in_words_not_by_the_samples_key(tmp_path, capsys):
+    # The note read "B_truth images that differ in size from their A ...", the dataset's internal key.
+    from PIL import Image
+
+    from translate.cli.eval import main as eval_main
+
+    root = make_unaligned(tmp_path / "set", {"trainA": 1, "trainB": 1, "testA": 2, "testB": 1}, size=(32, 32),
+                          truth=True)
+    for path in (root / "testA_truth").iterdir():
+        Image.open(path).resize((48, 48)).save(path)
+    model = tiny_generator_file(tmp_path / "G.safetensors")
+    assert eval_main(["--model", str(model), "--data", str(root), "--size", "32", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "ground-truth images that differ in size from their A (e.g. 48x48 vs 32x32)" in err
+    assert "B_truth" not in err

@@ -225,7 +225,7 @@ class PairTransform:
             if image.shape[:2] != (height, width):
                 self._note_once(
                     f"mismatch-{key}",
-                    f"{key} images that differ in size from their {keys[0]} "
+                    f"{_KEY_NAMES.get(key, key)} images that differ in size from their {keys[0]} "
                     f"(e.g. {image.shape[1]}x{image.shape[0]} vs {width}x{height}) are resized to match",
                 )
             arrays[key] = resize_image(image, new_width, new_height)
@@ -234,6 +234,10 @@ class PairTransform:
             self._compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
             result = self._compose(**named)
         return {key: to_tensor(result[name]) for name, key in zip(self._target_names, keys)}
+
+
+#: how the notes name a sample's images (B_truth: the ground truth of an unpaired set's test image)
+_KEY_NAMES = {"B_truth": "ground-truth"}
 
 
 def build_transform(config: TransformConfig | None = None, *, train: bool) -> PairTransform:
