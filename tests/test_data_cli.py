@@ -96,6 +96,19 @@ def test_info_refuses_paired_folders_whose_files_do_not_pair_up_as_training_does
     assert "has two images named 001 (001.jpg, 001.png)" in _one_error_line(capsys.readouterr().err)
 
 
+def test_info_refuses_metadata_that_training_refuses(tmp_path, capsys):
+    # A blank label for one training image: info described the set as labelled, training refused it.
+    data = make_aligned(tmp_path / "labelled", {"train": 3, "test": 1})
+    (data / "metadata.csv").write_text("file_name,label\ntrain/000.png,cat\ntrain/001.png,\n"
+                                       "train/002.png,dog\ntest/000.png,cat\n")
+    assert main(["info", str(data)]) == 2
+    assert "gives a label for 2 of 3 train images, not for train/001.png" in _one_error_line(capsys.readouterr().err)
+    (data / "metadata.csv").write_text("file_name,label\ntrain/000.png,cat\ntrain/001.png,cat\n"
+                                       "train/002.png,dog\ntest/000.png,cat\n")
+    assert main(["info", str(data)]) == 0
+    assert "conditions: label" in capsys.readouterr().err
+
+
 def test_bench_loads_the_samples_it_reports(tmp_path, capsys):
     make_unaligned(tmp_path / "set", {"trainA": 3, "trainB": 2})
     assert main(["bench", str(tmp_path / "set"), "--size", "32", "--n", "10", "--json"]) == 0

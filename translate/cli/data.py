@@ -86,8 +86,9 @@ def _list(args: argparse.Namespace) -> int:
 
 def _split_counts(resolved) -> dict:
     """Image counts per split and domain, as found on disk."""
+    from translate.data.datasets import build_entries
     from translate.data.images import list_images
-    from translate.data.layouts import aligned_folder_pairs
+    from translate.data.layouts import PAIRED_LAYOUTS
 
     path, counts = resolved.path, {}
     for split in resolved.splits:
@@ -97,10 +98,13 @@ def _split_counts(resolved) -> dict:
             base_a = path / split / "A" if (path / split / "A").is_dir() else path / "A" / split
             base_b = path / split / "B" if (path / split / "B").is_dir() else path / "B" / split
             counts[split] = {"A": len(list_images(base_a)), "B": len(list_images(base_b))}
-            if split == "train":  # files that do not pair up: what training would refuse, now (another
-                aligned_folder_pairs(path, split)  # split's only cost the sample grids, with a note)
         else:
             counts[split] = {"pairs": len(list_images(path / split))}
+    if "train" in resolved.splits:
+        # What training would refuse, now: files that do not pair up, metadata that conditions some
+        # training images and not others (another split's problems only cost the sample grids, with a note).
+        build_entries(path, resolved.layout, "train", swap=resolved.swap, conditions=resolved.load_conditions(),
+                      pairing="paired" if resolved.layout in PAIRED_LAYOUTS else "unpaired")
     return counts
 
 
