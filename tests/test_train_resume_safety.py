@@ -600,3 +600,40 @@ def test_label_names_recorded_with_spaces_around_them_still_match_their_stripped
                      {**now, "label_names": ["dawn", "dusk "], "encoder": {"num_labels": 2, "dim": 16}}):
         with pytest.raises(UsageError, match="other conditions"):
             check_same_conditions(model, recorded, tmp_path)
+
+
+@pytest.mark.parametrize("when", ["checkpoint", "export"])
+def test_a_disk_that_fills_after_the_first_checkpoint_says_to_continue_with_resume(edges, tmp_path, monkeypatch, capsys,
+                                                                                  when):
+    # It said "free some disk space and run the command again", and the same command then refused the
+    # run folder ("already holds a run; add --resume").
+    import errno
+
+    from translate.io import generator_file
+    from translate.train import loop
+
+    saves, save = [], loop.atomic_torch_save
+
+    def full_after_the_first(obj, path):
+        saves.append(path)
+        if len(saves) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        save(obj, path)
+
+    def full_export(path, generator):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    if when == "checkpoint":
+        monkeypatch.setattr(loop, "atomic_torch_save", full_after_the_first)
+    else:
+        monkeypatch.setattr(generator_file, "save_generator", full_export)
+    ckpt = tmp_path / "ckpt"
+    assert train_cli("--data", edges, "--checkpoints", ckpt, "--name", "run", "--max-steps", 3, "--checkpoint-every", 1,
+                     *SMALL) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # (after the run's own lines)
+    assert err.startswith("translate-train: error: cannot write ")
+    assert "No space left on device; free some disk space and continue with: translate-train pix2pix --name run" in err
+    assert err.endswith("--resume")
+    monkeypatch.undo()
+    assert train_cli("--checkpoints", ckpt, "--name", "run", "--resume", "--max-steps", 3) == 0
+    assert (ckpt / "run" / "G.safetensors").is_file()

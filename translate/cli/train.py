@@ -7,6 +7,8 @@ for --resume, and the exported generators as .safetensors). Runs unchanged under
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import posixpath
 import re
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 from shlex import quote
 
-from translate.cli.common import OneLineParser, cli_entry, domain_names, info
+from translate.cli.common import OneLineParser, cli_entry, domain_names, info, user_os_error
 from translate.errors import UsageError
 
 PROG = "translate-train"
@@ -354,8 +356,11 @@ def train(args) -> int:
             hint = (f"on a CPU, try the quick preset first (a smaller model, minutes to train): {PROG} {args.model} "
                     f"--data {quote(cfg.data)} --preset quick --name {quote(cfg.name + '-quick')}; Ctrl-C stops this run, "
                     "--resume continues it")
-        result = fit(model, train_set, cfg, run_dir, precision=precision, dist=dist, sample_batch=sample_batch,
-                     spectral_monitors=monitors, log=log, long_run_hint=hint)
+        resume_command = (f"{PROG} {args.model} --name {quote(cfg.name)} --checkpoints {quote(str(cfg.checkpoints))} "
+                          "--resume")
+        with _full_disk_resumes(run_dir, resume_command):
+            result = fit(model, train_set, cfg, run_dir, precision=precision, dist=dist, sample_batch=sample_batch,
+                         spectral_monitors=monitors, log=log, long_run_hint=hint)
         if dist.is_main and cfg.export:
             for name, generator in model.exported_generators().items():
                 reverse = name.endswith("_B")
@@ -370,11 +375,11 @@ def train(args) -> int:
                     "size": cfg.size,
                     "run": cfg.name,
                 }
-                path = save_generator(run_dir / f"{name}.safetensors", generator)
+                with _full_disk_resumes(run_dir, resume_command):
+                    path = save_generator(run_dir / f"{name}.safetensors", generator)
                 log(f"exported {path}")
         if result.stopped_early:
-            log(f"stopped at step {result.step}/{result.total_steps}; continue with: "
-                f"{PROG} {args.model} --name {quote(cfg.name)} --checkpoints {quote(str(cfg.checkpoints))} --resume")
+            log(f"stopped at step {result.step}/{result.total_steps}; continue with: {resume_command}")
             # The shell's convention, as if the signal had ended the process: 130 for Ctrl-C, 143 for
             # SIGTERM (timeout, SLURM, systemd), so that a job script can tell one from the other.
             code = 128 + (result.stop_signal or signal.SIGINT)
@@ -390,6 +395,21 @@ def train(args) -> int:
     if dist.enabled:
         ddp.leave_process(code)  # skips gloo's teardown at interpreter exit (see there)
     return code
+
+
+@contextlib.contextmanager
+def _full_disk_resumes(run_dir: Path, resume_command: str):
+    """A disk that fills during training or export, once the run has a checkpoint: the one line says to
+    continue with --resume (the general advice, to run the command again, then met "already holds a run")."""
+    from translate.train.loop import STATE_FILE
+
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT) or not (run_dir / STATE_FILE).exists():
+            raise
+        said = user_os_error(e).rsplit("; ", 1)[0]
+        raise UsageError(f"{said}; free some disk space and continue with: {resume_command}") from None
 
 
 def _check_resume(state: dict, model, cfg, precision, dist, run_dir: Path, train_size: int,
