@@ -456,8 +456,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m translate.lab.sweep: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"python -m translate.lab.sweep: interrupted; the runs that finished are cached in {args.cache}: "
-              "the same command continues from them", file=sys.stderr)
+        cached = os.path.isdir(args.cache) and any(name.endswith(".json") for name in os.listdir(args.cache))
+        kept = (f"the runs that finished are cached in {args.cache}: the same command continues from them" if cached
+                else "no run had finished, so nothing was cached")
+        print(f"python -m translate.lab.sweep: interrupted; {kept}", file=sys.stderr)
         return 130
     return 0
 
