@@ -272,6 +272,22 @@ def test_a_blank_label_or_caption_for_some_images_is_refused_in_either_format(tm
         open_dataset(tmp_path, "train")
 
 
+def test_a_caption_without_any_word_is_refused_naming_its_line(tmp_path):
+    # A caption of emoji or punctuation trained as one unknown word, unsaid; translate-infer refuses it.
+    make_aligned(tmp_path, {"train": 2})
+    (tmp_path / "metadata.jsonl").write_text('{"file_name": "train/000.png", "text": "a night sky"}\n'
+                                             '{"file_name": "train/001.png", "text": "\U0001f319 !!"}\n')
+    with pytest.raises(UsageError, match=r"metadata.jsonl.*line 2.*has no words \(letters or digits\)"):
+        open_dataset(tmp_path, "train")
+    (tmp_path / "metadata.jsonl").write_text('{"file_name": "train/000.png", "text": "a night sky"}\n'
+                                             '{"file_name": "train/001.png", "text": "\u00e9t\u00e9 \U0001f319"}\n')
+    assert open_dataset(tmp_path, "train")[1]["text"] == "\u00e9t\u00e9 \U0001f319"  # a word beside it: read
+    from translate.data import layouts
+    from translate.nets import conditions
+
+    assert layouts._WORD.pattern == conditions._WORD.pattern  # one rule for what a word is
+
+
 def test_label_names_lose_their_surrounding_spaces_in_jsonl_as_in_csv(tmp_path):
     make_aligned(tmp_path, {"train": 2})
     (tmp_path / "metadata.jsonl").write_text('{"file_name": "train/000.png", "label": "dusk "}\n'

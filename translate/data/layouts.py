@@ -38,6 +38,9 @@ SPLITS = ("train", "val", "test")
 METADATA_NAMES = ("metadata.jsonl", "metadata.csv")
 
 _UNALIGNED_FOLDER = re.compile(r"^(train|val|test)[AB]$")
+#: what a caption model reads as a word (translate.nets.conditions.tokenize), without importing torch here
+_WORD = re.compile(r"\w+")
+
 _EXPECTED = (
     "expected trainA/ and trainB/ (unpaired), train/ of side-by-side A|B images (paired), "
     "or train/A/ and train/B/ with matching file names (paired)"
@@ -309,6 +312,10 @@ def load_conditions(root: str | os.PathLike) -> Conditions | None:
                 label = label.strip() or None
             if text is not None and not text.strip():
                 text = None
+            if text is not None and not _WORD.search(text):
+                # Read as one unknown word by a caption model; inference refuses such a caption.
+                raise UsageError(f"{where}: the caption {text!r} has no words (letters or digits) for a model to "
+                                 "read; write it in words")
             earlier = raw.get(name)
             if earlier is not None and earlier[:2] != (label, text):
                 # Two metadata files concatenated, or a row edited twice: which one counts is no guess to make.
