@@ -86,9 +86,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _split_counts(resolved) -> dict:
     """Image counts per split and domain, as found on disk."""
-    from translate.data.datasets import build_entries
     from translate.data.images import list_images
-    from translate.data.layouts import PAIRED_LAYOUTS
 
     path, counts = resolved.path, {}
     for split in resolved.splits:
@@ -100,11 +98,6 @@ def _split_counts(resolved) -> dict:
             counts[split] = {"A": len(list_images(base_a)), "B": len(list_images(base_b))}
         else:
             counts[split] = {"pairs": len(list_images(path / split))}
-    if "train" in resolved.splits:
-        # What training would refuse, now: files that do not pair up, metadata that conditions some
-        # training images and not others (another split's problems only cost the sample grids, with a note).
-        build_entries(path, resolved.layout, "train", swap=resolved.swap, conditions=resolved.load_conditions(),
-                      pairing="paired" if resolved.layout in PAIRED_LAYOUTS else "unpaired")
     return counts
 
 
@@ -202,8 +195,17 @@ def _sample(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from translate.data.resolve import resolve_dataset
 
+    from translate.data.datasets import build_entries
+    from translate.data.layouts import PAIRED_LAYOUTS
+
     resolved = resolve_dataset(args.data, root=args.root, download=False)
     counts = _split_counts(resolved)
+    if "train" in resolved.splits:
+        # What training would refuse, now: files that do not pair up, metadata that conditions some
+        # training images and not others (another split's problems only cost the sample grids, with a note).
+        build_entries(resolved.path, resolved.layout, "train", swap=resolved.swap,
+                      conditions=resolved.load_conditions(),
+                      pairing="paired" if resolved.layout in PAIRED_LAYOUTS else "unpaired")
     _emit(args, {**resolved.describe(), "counts": counts}, _summary_lines(resolved, counts))
     return 0
 
