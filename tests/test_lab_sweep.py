@@ -108,8 +108,10 @@ def test_a_damaged_cached_result_is_trained_again(tmp_path, monkeypatch, content
     assert json.loads((tmp_path / "ring8_nsgan_none_seed0.json").read_text())["config"]["steps"] == 7
 
 
-def test_an_interrupted_sweep_stops_its_workers_and_says_how_to_continue(tmp_path, monkeypatch, capsys):
-    # Ctrl-C printed a traceback, and the pool first trained every queued run (its shutdown waits).
+@pytest.mark.parametrize("received_by", ["process", "another_thread"])
+def test_an_interrupted_sweep_stops_its_workers_and_says_how_to_continue(tmp_path, monkeypatch, capsys, received_by):
+    # Ctrl-C printed a traceback, and the pool first trained every queued run (its shutdown waits). A Ctrl-C
+    # that another thread of the sweep's process received was acted on only when a run finished.
     import os
     import signal
     import threading
@@ -121,7 +123,15 @@ def test_an_interrupted_sweep_stops_its_workers_and_says_how_to_continue(tmp_pat
         (tmp_path / f"finished_{config.seed}").write_text("")  # only if the sweep waited for its workers
 
     monkeypatch.setattr("translate.lab.train.train_mog", slow_train)
-    threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT)).start()  # Ctrl-C reaches the sweep's process
+    def interrupt_once_both_runs_started():
+        while len(list(tmp_path.glob("started_*"))) < 2:
+            time.sleep(0.05)
+        if received_by == "process":
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C reaches the sweep's process
+        else:
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # ... and this thread, not the main one, gets it
+
+    threading.Thread(target=interrupt_once_both_runs_started, daemon=True).start()
     assert sweep.main(["--out", str(tmp_path / "out.md"), "--cache", str(tmp_path / "c"), "--mixtures", "ring8",
                        "--objectives", "nsgan", "--d-regs", "none", "--seeds", "4", "--workers", "2"]) == 130
     err = capsys.readouterr().err.strip().splitlines()

@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, fields
 
 from translate.errors import UsageError
@@ -134,10 +134,16 @@ def run_all(specs, cache_dir: str, *, workers: int = 1, overrides: dict | None =
         with ProcessPoolExecutor(max_workers=workers, initializer=_leave_interrupts_to_the_sweep) as pool:
             try:
                 futures = {pool.submit(run_one, spec, cache_dir, overrides): spec for spec in todo}
-                for i, future in enumerate(as_completed(futures), 1):
-                    spec = futures[future]
-                    results[spec] = future.result()
-                    report(spec, results[spec], i)
+                pending, done = set(futures), 0
+                while pending:
+                    # Waits of a second: Ctrl-C may reach another thread of this process (the pool's), and
+                    # a wait without a timeout would act on it only when a run finishes, minutes later.
+                    finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                    for future in sorted(finished, key=lambda f: todo.index(futures[f])):
+                        done += 1
+                        spec = futures[future]
+                        results[spec] = future.result()
+                        report(spec, results[spec], done)
             except KeyboardInterrupt:
                 # (Python 3.14 has pool.terminate_workers(); before it, the pool's own process table.)
                 workers_now = list((getattr(pool, "_processes", None) or {}).values())
