@@ -123,6 +123,10 @@ def test_an_interrupted_sweep_stops_its_workers_and_says_how_to_continue(tmp_pat
         (tmp_path / f"finished_{config.seed}").write_text("")  # only if the sweep waited for its workers
 
     monkeypatch.setattr("translate.lab.train.train_mog", slow_train)
+    # Ctrl-C as a fresh process has it, whatever an earlier test in this process left behind (in the whole
+    # suite something before this test leaves SIGINT handled otherwise, and the sweep never saw it).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     def interrupt_once_both_runs_started():
         while len(list(tmp_path.glob("started_*"))) < 2:
             time.sleep(0.05)
@@ -132,8 +136,12 @@ def test_an_interrupted_sweep_stops_its_workers_and_says_how_to_continue(tmp_pat
             signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # ... and this thread, not the main one, gets it
 
     threading.Thread(target=interrupt_once_both_runs_started, daemon=True).start()
-    assert sweep.main(["--out", str(tmp_path / "out.md"), "--cache", str(tmp_path / "c"), "--mixtures", "ring8",
-                       "--objectives", "nsgan", "--d-regs", "none", "--seeds", "4", "--workers", "2"]) == 130
+    try:
+        code = sweep.main(["--out", str(tmp_path / "out.md"), "--cache", str(tmp_path / "c"), "--mixtures", "ring8",
+                           "--objectives", "nsgan", "--d-regs", "none", "--seeds", "4", "--workers", "2"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert code == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("python -m translate.lab.sweep: interrupted;") and "Traceback" not in "\n".join(err)
     # No run had finished: it named a cache folder that was never made as where they were kept.
