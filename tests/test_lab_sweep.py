@@ -123,10 +123,11 @@ def test_an_interrupted_sweep_stops_its_workers_and_says_how_to_continue(tmp_pat
         (tmp_path / f"finished_{config.seed}").write_text("")  # only if the sweep waited for its workers
 
     monkeypatch.setattr("translate.lab.train.train_mog", slow_train)
-    # Ctrl-C as a fresh process has it, whatever an earlier test in this process left behind (in the whole
-    # suite something before this test leaves SIGINT handled otherwise, and the sweep never saw it).
+    # Ctrl-C as a fresh process has it, whatever an earlier test in this process may have left (in two
+    # whole-suite runs on a loaded machine the sweep never saw the signal; the cause was not found).
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
     def interrupt_once_both_runs_started():
         while len(list(tmp_path.glob("started_*"))) < 2:
             time.sleep(0.05)
