@@ -12,9 +12,13 @@ images giving 0.081 (docs/pix2pix.md).
 
 `refresh_batch_norm` resets every batch-norm layer of the generators and accumulates the plain average
 of per-batch statistics over up to `max_batches` training batches (momentum None), with the weights
-frozen, dropout off (as at inference) and each generator run on real inputs only
-(`TranslationModel.statistics_pass`). Models without batch norm (CycleGAN's instance norm) are left
-untouched, and no random stream is drawn from, so resuming stays exact.
+frozen and dropout off (as at inference). Each batch gets the generator calls a training iteration
+makes (`TranslationModel.statistics_pass`), so the result estimates what the moving averages track,
+without their noise: for two-way models G_A runs on real A, on G_B's fakes and, with an identity term,
+on real B. Statistics of real inputs alone would reproduce the generator's training-mode output on
+them, which for DiscoGAN is speckled and scores far worse (docs/unpaired.md). Models without batch
+norm (CycleGAN's instance norm) are left untouched, and no random stream is drawn from, so resuming
+stays exact.
 """
 
 from __future__ import annotations
@@ -35,9 +39,10 @@ def batch_norm_layers(modules: Iterable[nn.Module]) -> list[nn.modules.batchnorm
 
 @torch.no_grad()
 def refresh_batch_norm(model, batches: Iterable[dict], max_batches: int,
-                       autocast: Callable[[], object] | None = None) -> int:
+                       autocast: Callable[[], object] | None = None, d_steps: int = 1) -> int:
     """Recompute the running statistics of the generators' batch-norm layers from `batches` (at most
-    `max_batches` of them). Returns how many batches were used (0: nothing to do)."""
+    `max_batches` of them), each taken as training takes it with `d_steps` (every d_steps-th batch
+    a G iteration). Returns how many batches were used (0: nothing to do)."""
     layers = batch_norm_layers(model.g_modules())
     if not layers or max_batches <= 0:
         return 0
@@ -55,7 +60,7 @@ def refresh_batch_norm(model, batches: Iterable[dict], max_batches: int,
             if used >= max_batches:
                 break
             with autocast() if autocast is not None else contextlib.nullcontext():
-                model.statistics_pass(batch)
+                model.statistics_pass(batch, update_g=(used + 1) % d_steps == 0)
             used += 1
     finally:
         for layer, momentum in zip(layers, momenta):

@@ -521,7 +521,7 @@ def fit(
                 save_checkpoint()
             sampler.set_epoch(0)
             batches = (_to_device(b, device, channels_last) for b in loader)
-            used = refresh_batch_norm(model, batches, cfg.bn_refresh_batches, precision.autocast)
+            used = refresh_batch_norm(model, batches, cfg.bn_refresh_batches, precision.autocast, cfg.d_steps)
             if used:
                 log(f"batch-norm statistics recomputed over {used} training batches")
             write_samples()
