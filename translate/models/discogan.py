@@ -85,7 +85,7 @@ class DiscoGANConfig(TrainConfig):
     #: the first step (no strong-GAN curriculum). The adversarial terms ask for brush texture that a
     #: generator without skips cannot place from its 4x4 bottleneck, so it invents some: a larger
     #: adversarial share made blotchier outputs (docs/unpaired.md has every variant's figures). With U-Net
-    #: generators (`--netG unet_64 --default-rate 0.97 --max-steps 2000`, about 23 min) DiscoGAN beats the
+    #: generators (`--netG unet_64 --default-rate 0.97 --max-steps 2000`, 22 min) DiscoGAN beats the
     #: identity map in L1 and SSIM both ways; the paper's generator does not in SSIM photo -> painting.
     PRESETS: ClassVar[dict[str, dict]] = {
         "quick": {
